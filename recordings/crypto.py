@@ -46,14 +46,6 @@ def decrypt(token: str) -> str:
         raise SecretUnreadable("no configured encryption key opens this secret") from exc
 
 
-def rotate(token: str) -> str:
-    """Re-encrypt a token under the newest key (MultiFernet.rotate keeps the original timestamp)."""
-    try:
-        return fernet().rotate(token.encode()).decode()
-    except InvalidToken as exc:
-        raise SecretUnreadable("no configured encryption key opens this secret") from exc
-
-
 class Sealed(str):
     """A decrypted secret. Its repr never shows the value, so it cannot leak through a traceback or log."""
 

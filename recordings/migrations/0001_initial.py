@@ -2,14 +2,14 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import recordings.crypto
-import recordings.models
 from django.conf import settings
 from django.db import migrations, models
 
+import recordings.crypto
+import recordings.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,265 +18,732 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='StorageTarget',
+            name="StorageTarget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
-                ('provider', models.CharField(choices=[('s3', 'Amazon S3'), ('s3_compatible', 'S3-compatible (MinIO, Ceph, R2, …)'), ('aliyun_oss', 'Alibaba Cloud OSS'), ('tencent_cos', 'Tencent Cloud COS'), ('huawei_obs', 'Huawei Cloud OBS'), ('google_gcs', 'Google Cloud Storage'), ('qiniu', 'Qiniu Kodo'), ('vendor_vod', "The vendor's own VOD"), ('local', 'Local files')], max_length=20, verbose_name='provider')),
-                ('region', models.CharField(blank=True, max_length=64, verbose_name='region')),
-                ('bucket', models.CharField(blank=True, max_length=255, verbose_name='bucket')),
-                ('endpoint', models.URLField(blank=True, help_text="Leave empty for the provider's default.", verbose_name='endpoint')),
-                ('path_style', models.BooleanField(default=False, verbose_name='path-style addressing')),
-                ('access_key', models.CharField(blank=True, max_length=255, verbose_name='access key ID')),
-                ('secret', recordings.crypto.EncryptedTextField(blank=True, verbose_name='secret access key')),
-                ('secret_set_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('prefix', models.CharField(blank=True, max_length=255, verbose_name='key prefix')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True, verbose_name="name")),
+                (
+                    "provider",
+                    models.CharField(
+                        choices=[
+                            ("s3", "Amazon S3"),
+                            ("s3_compatible", "S3-compatible (MinIO, Ceph, R2, …)"),
+                            ("aliyun_oss", "Alibaba Cloud OSS"),
+                            ("tencent_cos", "Tencent Cloud COS"),
+                            ("huawei_obs", "Huawei Cloud OBS"),
+                            ("google_gcs", "Google Cloud Storage"),
+                            ("qiniu", "Qiniu Kodo"),
+                            ("vendor_vod", "The vendor's own VOD"),
+                            ("local", "Local files"),
+                        ],
+                        max_length=20,
+                        verbose_name="provider",
+                    ),
+                ),
+                ("region", models.CharField(blank=True, max_length=64, verbose_name="region")),
+                ("bucket", models.CharField(blank=True, max_length=255, verbose_name="bucket")),
+                (
+                    "endpoint",
+                    models.URLField(
+                        blank=True,
+                        help_text="Leave empty for the provider's default.",
+                        verbose_name="endpoint",
+                    ),
+                ),
+                ("path_style", models.BooleanField(default=False, verbose_name="path-style addressing")),
+                ("access_key", models.CharField(blank=True, max_length=255, verbose_name="access key ID")),
+                (
+                    "secret",
+                    recordings.crypto.EncryptedTextField(blank=True, verbose_name="secret access key"),
+                ),
+                ("secret_set_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("prefix", models.CharField(blank=True, max_length=255, verbose_name="key prefix")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='VendorApp',
+            name="VendorApp",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=recordings.models._public_id, editable=False, max_length=32, unique=True)),
-                ('vendor', models.CharField(choices=[('tencent_tiw', 'Tencent TIW (API 3.0)'), ('tencent_tic', 'Tencent interactive classroom (legacy)'), ('agora', 'Agora'), ('zego', 'ZEGO'), ('volcengine', 'Volcengine')], max_length=20, verbose_name='vendor')),
-                ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
-                ('app_id', models.CharField(max_length=128, verbose_name='vendor app ID')),
-                ('region', models.CharField(blank=True, max_length=64, verbose_name='region')),
-                ('api_base_url', models.URLField(blank=True, help_text="Leave empty for the vendor's own endpoint.", verbose_name='API base URL')),
-                ('enabled', models.BooleanField(default=True, verbose_name='enabled')),
-                ('max_duration_seconds', models.PositiveIntegerField(default=86400, verbose_name='maximum recording duration (s)')),
-                ('idle_stop_seconds', models.PositiveIntegerField(default=300, verbose_name='idle auto-stop (s)')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('default_storage', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='recordings.storagetarget', verbose_name='default storage')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=recordings.models._public_id, editable=False, max_length=32, unique=True
+                    ),
+                ),
+                (
+                    "vendor",
+                    models.CharField(
+                        choices=[
+                            ("tencent_tiw", "Tencent TIW (API 3.0)"),
+                            ("tencent_tic", "Tencent interactive classroom (legacy)"),
+                            ("agora", "Agora"),
+                            ("zego", "ZEGO"),
+                            ("volcengine", "Volcengine"),
+                        ],
+                        max_length=20,
+                        verbose_name="vendor",
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True, verbose_name="name")),
+                ("app_id", models.CharField(max_length=128, verbose_name="vendor app ID")),
+                ("region", models.CharField(blank=True, max_length=64, verbose_name="region")),
+                (
+                    "api_base_url",
+                    models.URLField(
+                        blank=True,
+                        help_text="Leave empty for the vendor's own endpoint.",
+                        verbose_name="API base URL",
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True, verbose_name="enabled")),
+                (
+                    "max_duration_seconds",
+                    models.PositiveIntegerField(default=86400, verbose_name="maximum recording duration (s)"),
+                ),
+                (
+                    "idle_stop_seconds",
+                    models.PositiveIntegerField(default=300, verbose_name="idle auto-stop (s)"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "default_storage",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="recordings.storagetarget",
+                        verbose_name="default storage",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Room',
+            name="Room",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('room_id', models.CharField(max_length=128, verbose_name='room ID')),
-                ('group_id', models.CharField(blank=True, max_length=128, verbose_name='whiteboard group ID')),
-                ('title', models.CharField(max_length=200, verbose_name='title')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('teachers', models.ManyToManyField(blank=True, related_name='rooms', to=settings.AUTH_USER_MODEL, verbose_name='teachers')),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='rooms', to='recordings.vendorapp', verbose_name='app')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("room_id", models.CharField(max_length=128, verbose_name="room ID")),
+                (
+                    "group_id",
+                    models.CharField(blank=True, max_length=128, verbose_name="whiteboard group ID"),
+                ),
+                ("title", models.CharField(max_length=200, verbose_name="title")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "teachers",
+                    models.ManyToManyField(
+                        blank=True, related_name="rooms", to=settings.AUTH_USER_MODEL, verbose_name="teachers"
+                    ),
+                ),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rooms",
+                        to="recordings.vendorapp",
+                        verbose_name="app",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['title'],
+                "ordering": ["title"],
             },
         ),
         migrations.CreateModel(
-            name='RecordingTask',
+            name="RecordingTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('individual', 'Individual streams'), ('mixed', 'Mixed'), ('web_page', 'Web page'), ('whiteboard', 'Whiteboard')], max_length=20)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('vendor_task_id', models.CharField(blank=True, db_index=True, max_length=128)),
-                ('vendor_resource_id', models.CharField(blank=True, max_length=512)),
-                ('vendor_sid', models.CharField(blank=True, max_length=128)),
-                ('record_user_id', models.CharField(blank=True, max_length=128)),
-                ('desired_state', models.CharField(choices=[('recording', 'Recording'), ('paused', 'Paused'), ('stopped', 'Stopped')], default='recording', max_length=12)),
-                ('observed_state', models.CharField(choices=[('starting', 'Starting'), ('recording', 'Recording'), ('paused', 'Paused'), ('stopping', 'Stopping'), ('processing', 'Processing'), ('finished', 'Finished'), ('failed', 'Failed')], default='starting', max_length=12)),
-                ('vendor_state', models.CharField(blank=True, help_text="The vendor's own word for the state.", max_length=32)),
-                ('finish_reason', models.CharField(blank=True, choices=[('user_call', 'Stopped by staff'), ('idle', 'Stopped automatically: the room was idle'), ('max_duration', 'Stopped at the maximum recording duration'), ('force_stop', 'Stopped by the vendor (paused too long or over 24 hours)'), ('exception', "The vendor's recorder failed"), ('no_file', 'Recording ended without producing a file'), ('start_failed', 'The recording never started'), ('unknown', 'Stopped for a reason the vendor did not give')], max_length=16)),
-                ('finish_detail', models.CharField(blank=True, max_length=255)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, help_text='When the vendor began recording.', null=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('state_changed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_event_at', models.DateTimeField(blank=True, null=True)),
-                ('pause_intervals', models.JSONField(blank=True, default=list)),
-                ('next_poll_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('poll_streak', models.PositiveIntegerField(default=0)),
-                ('version', models.PositiveIntegerField(default=0)),
-                ('desired_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to='recordings.room')),
-                ('storage', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='recordings.storagetarget')),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to='recordings.vendorapp')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("individual", "Individual streams"),
+                            ("mixed", "Mixed"),
+                            ("web_page", "Web page"),
+                            ("whiteboard", "Whiteboard"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("vendor_task_id", models.CharField(blank=True, db_index=True, max_length=128)),
+                ("vendor_resource_id", models.CharField(blank=True, max_length=512)),
+                ("vendor_sid", models.CharField(blank=True, max_length=128)),
+                ("record_user_id", models.CharField(blank=True, max_length=128)),
+                (
+                    "desired_state",
+                    models.CharField(
+                        choices=[("recording", "Recording"), ("paused", "Paused"), ("stopped", "Stopped")],
+                        default="recording",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "observed_state",
+                    models.CharField(
+                        choices=[
+                            ("starting", "Starting"),
+                            ("recording", "Recording"),
+                            ("paused", "Paused"),
+                            ("stopping", "Stopping"),
+                            ("processing", "Processing"),
+                            ("finished", "Finished"),
+                            ("failed", "Failed"),
+                        ],
+                        default="starting",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "vendor_state",
+                    models.CharField(
+                        blank=True, help_text="The vendor's own word for the state.", max_length=32
+                    ),
+                ),
+                (
+                    "finish_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("user_call", "Stopped by staff"),
+                            ("idle", "Stopped automatically: the room was idle"),
+                            ("max_duration", "Stopped at the maximum recording duration"),
+                            ("force_stop", "Stopped by the vendor (paused too long or over 24 hours)"),
+                            ("exception", "The vendor's recorder failed"),
+                            ("no_file", "Recording ended without producing a file"),
+                            ("start_failed", "The recording never started"),
+                            ("unknown", "Stopped for a reason the vendor did not give"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("finish_detail", models.CharField(blank=True, max_length=255)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "started_at",
+                    models.DateTimeField(blank=True, help_text="When the vendor began recording.", null=True),
+                ),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("state_changed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_event_at", models.DateTimeField(blank=True, null=True)),
+                ("pause_intervals", models.JSONField(blank=True, default=list)),
+                ("next_poll_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("poll_streak", models.PositiveIntegerField(default=0)),
+                ("version", models.PositiveIntegerField(default=0)),
+                (
+                    "desired_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to="recordings.room",
+                    ),
+                ),
+                (
+                    "storage",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="recordings.storagetarget",
+                    ),
+                ),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to="recordings.vendorapp",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Credential',
+            name="Credential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64)),
-                ('value', recordings.crypto.EncryptedTextField()),
-                ('set_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('set_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='credentials', to='recordings.vendorapp')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64)),
+                ("value", recordings.crypto.EncryptedTextField()),
+                ("set_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "set_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="credentials",
+                        to="recordings.vendorapp",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CallbackDelivery',
+            name="CallbackDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('vendor', models.CharField(choices=[('tencent_tiw', 'Tencent TIW (API 3.0)'), ('tencent_tic', 'Tencent interactive classroom (legacy)'), ('agora', 'Agora'), ('zego', 'ZEGO'), ('volcengine', 'Volcengine')], max_length=20)),
-                ('raw_body', models.BinaryField()),
-                ('headers', models.JSONField(default=dict)),
-                ('query', models.JSONField(default=dict)),
-                ('signature_ok', models.BooleanField()),
-                ('rejection_reason', models.CharField(blank=True, max_length=255)),
-                ('delivery_key', models.CharField(blank=True, max_length=255, null=True)),
-                ('event_type', models.CharField(blank=True, max_length=64)),
-                ('vendor_task_id', models.CharField(blank=True, max_length=128)),
-                ('event_time', models.DateTimeField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('applied_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(choices=[('pending', 'Waiting to be applied'), ('applied', 'Applied'), ('duplicate', 'Duplicate (ignored)'), ('stale', 'Older than the known state (ignored)'), ('ignored', 'Authentic, not handled'), ('rejected', 'Rejected: bad signature'), ('error', 'Error while applying')], default='pending', max_length=10)),
-                ('outcome_detail', models.TextField(blank=True)),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deliveries', to='recordings.recordingtask')),
-                ('app', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deliveries', to='recordings.vendorapp')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "vendor",
+                    models.CharField(
+                        choices=[
+                            ("tencent_tiw", "Tencent TIW (API 3.0)"),
+                            ("tencent_tic", "Tencent interactive classroom (legacy)"),
+                            ("agora", "Agora"),
+                            ("zego", "ZEGO"),
+                            ("volcengine", "Volcengine"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("raw_body", models.BinaryField()),
+                ("headers", models.JSONField(default=dict)),
+                ("query", models.JSONField(default=dict)),
+                ("signature_ok", models.BooleanField()),
+                ("rejection_reason", models.CharField(blank=True, max_length=255)),
+                ("delivery_key", models.CharField(blank=True, max_length=255, null=True)),
+                ("event_type", models.CharField(blank=True, max_length=64)),
+                ("vendor_task_id", models.CharField(blank=True, max_length=128)),
+                ("event_time", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("applied_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting to be applied"),
+                            ("applied", "Applied"),
+                            ("duplicate", "Duplicate (ignored)"),
+                            ("stale", "Older than the known state (ignored)"),
+                            ("ignored", "Authentic, not handled"),
+                            ("rejected", "Rejected: bad signature"),
+                            ("error", "Error while applying"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("outcome_detail", models.TextField(blank=True)),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="deliveries",
+                        to="recordings.recordingtask",
+                    ),
+                ),
+                (
+                    "app",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="deliveries",
+                        to="recordings.vendorapp",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'callback deliveries',
-                'ordering': ['-received_at'],
+                "verbose_name_plural": "callback deliveries",
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_type', models.CharField(choices=[('user', 'Staff'), ('callback', 'Vendor callback'), ('reconciler', 'Reconciler'), ('system', 'System')], max_length=12)),
-                ('action', models.CharField(max_length=64)),
-                ('before', models.JSONField(blank=True, default=dict)),
-                ('after', models.JSONField(blank=True, default=dict)),
-                ('detail', models.CharField(blank=True, max_length=500)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='audit', to='recordings.recordingtask')),
-                ('app', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='recordings.vendorapp')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "actor_type",
+                    models.CharField(
+                        choices=[
+                            ("user", "Staff"),
+                            ("callback", "Vendor callback"),
+                            ("reconciler", "Reconciler"),
+                            ("system", "System"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("action", models.CharField(max_length=64)),
+                ("before", models.JSONField(blank=True, default=dict)),
+                ("after", models.JSONField(blank=True, default=dict)),
+                ("detail", models.CharField(blank=True, max_length=500)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="audit",
+                        to="recordings.recordingtask",
+                    ),
+                ),
+                (
+                    "app",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="recordings.vendorapp",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='VendorCall',
+            name="VendorCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=64)),
-                ('request_id', models.CharField(blank=True, max_length=128)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('vendor_code', models.CharField(blank=True, max_length=64)),
-                ('vendor_message', models.TextField(blank=True)),
-                ('error_kind', models.CharField(blank=True, max_length=32)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('app', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='calls', to='recordings.vendorapp')),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='calls', to='recordings.recordingtask')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(max_length=64)),
+                ("request_id", models.CharField(blank=True, max_length=128)),
+                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("vendor_code", models.CharField(blank=True, max_length=64)),
+                ("vendor_message", models.TextField(blank=True)),
+                ("error_kind", models.CharField(blank=True, max_length=32)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="calls",
+                        to="recordings.vendorapp",
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="calls",
+                        to="recordings.recordingtask",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='VendorCommand',
+            name="VendorCommand",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=24)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('pending', 'Waiting to be sent'), ('sent', 'Sent to the vendor'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commands', to='recordings.recordingtask')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(max_length=24)),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting to be sent"),
+                            ("sent", "Sent to the vendor"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="commands",
+                        to="recordings.recordingtask",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Segment',
+            name="Segment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user_id', models.CharField(blank=True, max_length=128)),
-                ('kind', models.CharField(choices=[('camera', 'Camera'), ('screen', 'Screen share'), ('whiteboard', 'Whiteboard'), ('mixed', 'Mixed'), ('audio', 'Audio')], max_length=12)),
-                ('offset_ms', models.BigIntegerField(help_text="From the recording's start on the wall clock (pauses included).")),
-                ('duration_ms', models.BigIntegerField()),
-                ('size_bytes', models.BigIntegerField(default=0)),
-                ('format', models.CharField(blank=True, max_length=16)),
-                ('vendor_url', models.URLField(blank=True, max_length=2000)),
-                ('vendor_file_id', models.CharField(max_length=255)),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('vendor_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('archive_status', models.CharField(choices=[('pending', 'Not archived yet'), ('copying', 'Copying'), ('archived', 'Archived'), ('failed', 'Archiving failed')], default='pending', max_length=10)),
-                ('archived_key', models.CharField(blank=True, max_length=1024)),
-                ('archived_checksum', models.CharField(blank=True, max_length=80)),
-                ('archived_bytes', models.BigIntegerField(default=0)),
-                ('archive_error', models.TextField(blank=True)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='segments', to='recordings.recordingtask')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("user_id", models.CharField(blank=True, max_length=128)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("camera", "Camera"),
+                            ("screen", "Screen share"),
+                            ("whiteboard", "Whiteboard"),
+                            ("mixed", "Mixed"),
+                            ("audio", "Audio"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "offset_ms",
+                    models.BigIntegerField(
+                        help_text="From the recording's start on the wall clock (pauses included)."
+                    ),
+                ),
+                ("duration_ms", models.BigIntegerField()),
+                ("size_bytes", models.BigIntegerField(default=0)),
+                ("format", models.CharField(blank=True, max_length=16)),
+                ("vendor_url", models.URLField(blank=True, max_length=2000)),
+                ("vendor_file_id", models.CharField(max_length=255)),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                ("vendor_expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "archive_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Not archived yet"),
+                            ("copying", "Copying"),
+                            ("archived", "Archived"),
+                            ("failed", "Archiving failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("archived_key", models.CharField(blank=True, max_length=1024)),
+                ("archived_checksum", models.CharField(blank=True, max_length=80)),
+                ("archived_bytes", models.BigIntegerField(default=0)),
+                ("archive_error", models.TextField(blank=True)),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="segments",
+                        to="recordings.recordingtask",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['offset_ms', 'user_id', 'kind'],
-                'constraints': [models.UniqueConstraint(fields=('task', 'vendor_file_id'), name='segment_file_once_per_task'), models.CheckConstraint(condition=models.Q(('kind__in', ['camera', 'screen', 'whiteboard', 'mixed', 'audio'])), name='segment_kind_valid'), models.CheckConstraint(condition=models.Q(('offset_ms__gte', 0), ('duration_ms__gte', 0)), name='segment_times_valid')],
+                "ordering": ["offset_ms", "user_id", "kind"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("task", "vendor_file_id"), name="segment_file_once_per_task"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("kind__in", ["camera", "screen", "whiteboard", "mixed", "audio"])
+                        ),
+                        name="segment_kind_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("offset_ms__gte", 0), ("duration_ms__gte", 0)),
+                        name="segment_times_valid",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='vendorapp',
-            constraint=models.CheckConstraint(condition=models.Q(('vendor__in', ['tencent_tiw', 'tencent_tic', 'agora', 'zego', 'volcengine'])), name='vendorapp_vendor_valid'),
+            model_name="vendorapp",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("vendor__in", ["tencent_tiw", "tencent_tic", "agora", "zego", "volcengine"])
+                ),
+                name="vendorapp_vendor_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='vendorapp',
-            constraint=models.CheckConstraint(condition=models.Q(('max_duration_seconds__gt', 0)), name='vendorapp_max_duration_positive'),
+            model_name="vendorapp",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_duration_seconds__gt", 0)), name="vendorapp_max_duration_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='room',
-            constraint=models.UniqueConstraint(fields=('app', 'room_id'), name='room_unique_per_app'),
+            model_name="room",
+            constraint=models.UniqueConstraint(fields=("app", "room_id"), name="room_unique_per_app"),
         ),
         migrations.AddIndex(
-            model_name='recordingtask',
-            index=models.Index(fields=['observed_state', 'created_at'], name='recordings__observe_359c1d_idx'),
+            model_name="recordingtask",
+            index=models.Index(
+                fields=["observed_state", "created_at"], name="recordings__observe_359c1d_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recordingtask',
-            constraint=models.CheckConstraint(condition=models.Q(('mode__in', ['individual', 'mixed', 'web_page', 'whiteboard'])), name='task_mode_valid'),
+            model_name="recordingtask",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("mode__in", ["individual", "mixed", "web_page", "whiteboard"])),
+                name="task_mode_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recordingtask',
-            constraint=models.CheckConstraint(condition=models.Q(('observed_state__in', ['starting', 'recording', 'paused', 'stopping', 'processing', 'finished', 'failed'])), name='task_observed_valid'),
+            model_name="recordingtask",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "observed_state__in",
+                        ["starting", "recording", "paused", "stopping", "processing", "finished", "failed"],
+                    )
+                ),
+                name="task_observed_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recordingtask',
-            constraint=models.CheckConstraint(condition=models.Q(('desired_state__in', ['recording', 'paused', 'stopped'])), name='task_desired_valid'),
+            model_name="recordingtask",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("desired_state__in", ["recording", "paused", "stopped"])),
+                name="task_desired_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recordingtask',
-            constraint=models.CheckConstraint(condition=models.Q(('finish_reason', ''), ('finish_reason__in', ['user_call', 'idle', 'max_duration', 'force_stop', 'exception', 'no_file', 'start_failed', 'unknown']), _connector='OR'), name='task_reason_valid'),
+            model_name="recordingtask",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("finish_reason", ""),
+                    (
+                        "finish_reason__in",
+                        [
+                            "user_call",
+                            "idle",
+                            "max_duration",
+                            "force_stop",
+                            "exception",
+                            "no_file",
+                            "start_failed",
+                            "unknown",
+                        ],
+                    ),
+                    _connector="OR",
+                ),
+                name="task_reason_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credential',
-            constraint=models.UniqueConstraint(fields=('app', 'name'), name='credential_one_per_name'),
+            model_name="credential",
+            constraint=models.UniqueConstraint(fields=("app", "name"), name="credential_one_per_name"),
         ),
         migrations.AddConstraint(
-            model_name='callbackdelivery',
-            constraint=models.UniqueConstraint(condition=models.Q(('delivery_key__isnull', False)), fields=('vendor', 'delivery_key'), name='delivery_key_once_per_vendor'),
+            model_name="callbackdelivery",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("delivery_key__isnull", False)),
+                fields=("vendor", "delivery_key"),
+                name="delivery_key_once_per_vendor",
+            ),
         ),
         migrations.AddIndex(
-            model_name='vendorcommand',
-            index=models.Index(fields=['status', 'enqueued_at'], name='recordings__status_21fadb_idx'),
+            model_name="vendorcommand",
+            index=models.Index(fields=["status", "enqueued_at"], name="recordings__status_21fadb_idx"),
         ),
     ]

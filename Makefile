@@ -1,0 +1,41 @@
+# RecDesk. `make run` sets everything up and starts the demo; `make test` runs the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BOOT := var/bootstrap
+UV := $(BOOT)/bin/uv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+# The tests use the machine's PostgreSQL and Redis (see README, "Tests").
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/recdesk
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/14
+
+.PHONY: run install migrate test test-fast lint bench messages check-deploy clean
+
+run: install migrate messages
+	$(PY) manage.py rundemo
+
+$(UV):
+	$(PYTHON) -m venv $(BOOT)
+	$(BOOT)/bin/pip install --quiet uv==$(UV_VERSION)
+
+install: $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+messages: install
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=var -v 0
+
+test: install messages
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) bench/run.py
+
+clean:
+	rm -rf var/celery-broker var/sandbox staticfiles

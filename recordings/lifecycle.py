@@ -1,0 +1,884 @@
+"""The only writer of recording state.
+
+Two kinds of input change a RecordingTask:
+- staff intents (start, pause, resume, stop, layout and whiteboard updates): they move the *desired*
+  state with a conditional update, write an AuditEvent and a VendorCommand (the outbox) in the same
+  transaction, and enqueue the command after commit. `execute_command` later carries it to the vendor.
+- vendor observations (a query answer, a callback, a command's response): `apply_observation` moves
+  the *observed* state along TRANSITIONS under a short row lock, never backwards, never out of a
+  terminal state, and stores segments idempotently.
+
+No vendor call ever happens while a row lock is held.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from recordings.choices import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    ActorType,
+    CommandStatus,
+    DeliveryOutcome,
+    DesiredState,
+    FinishReason,
+    ObservedState,
+)
+from recordings.models import AuditEvent, CallbackDelivery, RecordingTask, Segment, VendorCommand
+from recordings.vendors.base import (
+    SegmentInfo,
+    StartSpec,
+    StorageSpec,
+    TaskRef,
+    VendorError,
+    VendorEvent,
+    VendorStatus,
+)
+
+log = logging.getLogger(__name__)
+
+S = ObservedState
+
+# Which observed state may follow which. `finished` and `failed` are terminal: nothing follows them.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.STARTING: frozenset({S.RECORDING, S.PAUSED, S.STOPPING, S.PROCESSING, S.FINISHED, S.FAILED}),
+    S.RECORDING: frozenset({S.PAUSED, S.STOPPING, S.PROCESSING, S.FINISHED, S.FAILED}),
+    S.PAUSED: frozenset({S.RECORDING, S.STOPPING, S.PROCESSING, S.FINISHED, S.FAILED}),
+    S.STOPPING: frozenset({S.PROCESSING, S.FINISHED, S.FAILED}),
+    S.PROCESSING: frozenset({S.FINISHED, S.FAILED}),
+    S.FINISHED: frozenset(),
+    S.FAILED: frozenset(),
+}
+
+# Retry policy for vendor commands (used by recordings/tasks.py).
+MAX_COMMAND_ATTEMPTS = 6
+# The reconciler polls an active task this often, backing off while nothing changes.
+POLL_MIN_SECONDS = 2.0
+POLL_MAX_SECONDS = 60.0
+# A task in a transient state this long is "stuck" and shown under "needs attention".
+STUCK_AFTER = {
+    S.STARTING: timedelta(minutes=2),
+    S.STOPPING: timedelta(minutes=10),
+    S.PROCESSING: timedelta(hours=2),
+}
+
+
+class Refused(Exception):
+    """An intent that cannot be accepted now; `message` says why in plain words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str
+    user: object | None = None
+    ip: str | None = None
+
+    @classmethod
+    def staff(cls, user, ip=None) -> Actor:
+        return cls(ActorType.USER, user if getattr(user, "is_authenticated", False) else None, ip)
+
+
+RECONCILER = Actor(ActorType.RECONCILER)
+CALLBACK = Actor(ActorType.CALLBACK)
+SYSTEM = Actor(ActorType.SYSTEM)
+
+
+def _audit(
+    actor: Actor, action: str, task: RecordingTask, before: dict, after: dict, detail: str = ""
+) -> None:
+    AuditEvent.objects.create(
+        actor_type=actor.type,
+        actor=actor.user,
+        action=action,
+        task=task,
+        app_id=task.app_id,
+        before=before,
+        after=after,
+        detail=detail[:500],
+        ip=actor.ip,
+    )
+
+
+def _enqueue_on_commit(command: VendorCommand) -> None:
+    from recordings import tasks
+
+    transaction.on_commit(lambda: tasks.dispatch_command(command.pk))
+
+
+def _capabilities(task: RecordingTask):
+    from recordings.vendors.registry import adapter_class
+
+    return adapter_class(task.app.vendor).capabilities
+
+
+# ------------------------------------------------------------------ staff intents
+
+
+def start(*, app, room, mode: str, options: dict, storage=None, user=None, ip=None) -> RecordingTask:
+    """Accept a start intent: a new task (desired recording, observed starting) and its start command."""
+    from recordings.vendors.registry import adapter_class
+
+    if not app.enabled:
+        raise Refused(_("This vendor app is disabled; an admin can enable it."))
+    if room.app_id != app.pk:
+        raise Refused(_("This room belongs to another vendor app."))
+    capabilities = adapter_class(app.vendor).capabilities
+    if mode not in capabilities.modes:
+        raise Refused(_("%(vendor)s cannot record in this mode.") % {"vendor": app.get_vendor_display()})
+    actor = Actor.staff(user, ip)
+    with transaction.atomic():
+        busy = (
+            RecordingTask.objects.select_for_update()
+            .filter(room=room, observed_state__in=[S.STARTING, S.RECORDING, S.PAUSED])
+            .exclude(desired_state=DesiredState.STOPPED)
+            .select_related("desired_by")
+            .first()
+        )
+        if busy is not None:
+            raise Refused(
+                _("This room is already being recorded (recording #%(pk)s, started by %(user)s).")
+                % {"pk": busy.pk, "user": _who(busy.requested_by)}
+            )
+        task = RecordingTask.objects.create(
+            app=app,
+            room=room,
+            mode=mode,
+            options=options,
+            storage=storage or app.default_storage,
+            desired_state=DesiredState.RECORDING,
+            observed_state=S.STARTING,
+            requested_by=actor.user,
+            desired_by=actor.user,
+            next_poll_at=timezone.now() + timedelta(seconds=POLL_MIN_SECONDS),
+        )
+        command = VendorCommand.objects.create(task=task, action="start", requested_by=actor.user)
+        _audit(actor, "start", task, {}, {"desired": "recording", "mode": mode})
+        _enqueue_on_commit(command)
+    return task
+
+
+def _who(user) -> str:
+    if user is None:
+        return _("the system")
+    return user.get_full_name() or user.get_username()
+
+
+# action -> (desired states it may come from, desired state it leads to)
+INTENTS = {
+    "pause": (frozenset({DesiredState.RECORDING}), DesiredState.PAUSED),
+    "resume": (frozenset({DesiredState.PAUSED}), DesiredState.RECORDING),
+    "stop": (frozenset({DesiredState.RECORDING, DesiredState.PAUSED}), DesiredState.STOPPED),
+}
+
+
+def available_actions(task: RecordingTask) -> dict[str, tuple[bool, str]]:
+    """For each action, whether it is possible now and, if not, why (for the buttons)."""
+    caps = _capabilities(task)
+    result: dict[str, tuple[bool, str]] = {}
+    terminal = task.observed_state in TERMINAL_STATES
+    for action in ("pause", "resume"):
+        if not caps.can_pause(task.mode):
+            result[action] = (
+                False,
+                _("%(vendor)s cannot pause or resume this kind of recording.")
+                % {"vendor": task.app.get_vendor_display()},
+            )
+        else:
+            result[action] = _intent_check(task, action, terminal)
+    result["stop"] = _intent_check(task, "stop", terminal)
+    for action, allowed in (
+        ("update_layout", caps.can_update_layout(task.mode)),
+        ("update_whiteboard", caps.can_update_whiteboard(task.mode)),
+    ):
+        if not allowed:
+            result[action] = (
+                False,
+                _("Not supported by %(vendor)s in this mode.") % {"vendor": task.app.get_vendor_display()},
+            )
+        elif task.observed_state != S.RECORDING or task.desired_state != DesiredState.RECORDING:
+            result[action] = (False, _("Only while recording."))
+        else:
+            result[action] = (True, "")
+    return result
+
+
+def _intent_check(task: RecordingTask, action: str, terminal: bool) -> tuple[bool, str]:
+    sources, target = INTENTS[action]
+    if terminal:
+        return False, _("The recording has ended.")
+    if task.desired_state == target:
+        return False, _already(task, target)
+    if task.desired_state not in sources:
+        if task.desired_state == DesiredState.STOPPED:
+            return False, _("Already stopping, by %(user)s.") % {"user": _who(task.desired_by)}
+        return False, _("Not possible in the current state.")
+    if action == "pause" and task.observed_state != S.RECORDING:
+        return False, _("Only a recording that has started can be paused.")
+    return True, ""
+
+
+def _already(task: RecordingTask, target: str) -> str:
+    who = {"user": _who(task.desired_by)}
+    confirmed = {
+        DesiredState.PAUSED: task.observed_state == S.PAUSED,
+        DesiredState.RECORDING: task.observed_state == S.RECORDING,
+        DesiredState.STOPPED: task.observed_state in TERMINAL_STATES,
+    }[target]
+    if target == DesiredState.PAUSED:
+        return (_("Already paused, by %(user)s.") if confirmed else _("Already pausing, by %(user)s.")) % who
+    if target == DesiredState.RECORDING:
+        return _("Already recording.") if confirmed else _("Already resuming, by %(user)s.") % who
+    return _("Already stopping, by %(user)s.") % who
+
+
+def request(task: RecordingTask, action: str, *, user=None, ip=None) -> RecordingTask:
+    """Accept pause, resume or stop: one conditional update, one audit row, one command."""
+    if action not in INTENTS:
+        raise Refused(_("Unknown action."))
+    if action in ("pause", "resume") and not _capabilities(task).can_pause(task.mode):
+        raise Refused(
+            _("%(vendor)s cannot pause or resume this kind of recording.")
+            % {"vendor": task.app.get_vendor_display()}
+        )
+    target = INTENTS[action][1]
+    return _change_desired(task, action, target, Actor.staff(user, ip), payload={})
+
+
+def update_layout(task: RecordingTask, layout: dict, *, user=None, ip=None) -> RecordingTask:
+    return _side_command(task, "update_layout", {"layout": layout}, Actor.staff(user, ip))
+
+
+def update_whiteboard(task: RecordingTask, whiteboard: dict, *, user=None, ip=None) -> RecordingTask:
+    return _side_command(task, "update_whiteboard", {"whiteboard": whiteboard}, Actor.staff(user, ip))
+
+
+def _side_command(task: RecordingTask, action: str, payload: dict, actor: Actor) -> RecordingTask:
+    allowed, reason = available_actions(task)[action]
+    if not allowed:
+        raise Refused(reason)
+    with transaction.atomic():
+        command = VendorCommand.objects.create(
+            task=task, action=action, payload=payload, requested_by=actor.user
+        )
+        _audit(actor, action, task, {}, payload)
+        _enqueue_on_commit(command)
+    return task
+
+
+def _change_desired(
+    task: RecordingTask, action: str, target: str, actor: Actor, payload: dict
+) -> RecordingTask:
+    """Compare-and-set on `version`: of two simultaneous clicks exactly one wins; the other is told why."""
+    for _attempt in range(3):
+        task.refresh_from_db()
+        allowed, reason = _intent_check(task, action, task.observed_state in TERMINAL_STATES)
+        if not allowed:
+            raise Refused(reason)
+        with transaction.atomic():
+            won = RecordingTask.objects.filter(pk=task.pk, version=task.version).update(
+                desired_state=target, desired_by=actor.user, version=F("version") + 1
+            )
+            if not won:
+                continue
+            command = VendorCommand.objects.create(
+                task=task, action=action, payload=payload, requested_by=actor.user
+            )
+            _audit(actor, action, task, {"desired": task.desired_state}, {"desired": target})
+            _enqueue_on_commit(command)
+        task.refresh_from_db()
+        return task
+    raise Refused(_("Someone else is changing this recording right now; try again."))
+
+
+def state_label(task: RecordingTask) -> str:
+    """What the page says: the observed state, or the move in progress when staff asked for another."""
+    observed, desired = task.observed_state, task.desired_state
+    if observed in TERMINAL_STATES:
+        return task.get_observed_state_display()
+    if desired == DesiredState.STOPPED and observed in (S.STARTING, S.RECORDING, S.PAUSED):
+        return _("Stopping…")
+    if desired == DesiredState.PAUSED and observed == S.RECORDING:
+        return _("Pausing…")
+    if desired == DesiredState.RECORDING and observed == S.PAUSED:
+        return _("Resuming…")
+    if observed == S.STARTING:
+        return _("Starting…")
+    if observed == S.STOPPING:
+        return _("Stopping…")
+    if observed == S.PROCESSING:
+        return _("Processing files…")
+    return task.get_observed_state_display()
+
+
+# ------------------------------------------------------------------ carrying commands to the vendor
+
+
+class TryLater(Exception):
+    """The command cannot run yet (an earlier command of the same task is unfinished)."""
+
+
+def _ref(task: RecordingTask) -> TaskRef:
+    return TaskRef(
+        task_id=task.vendor_task_id,
+        room_id=task.room.room_id,
+        mode=task.mode,
+        resource_id=task.vendor_resource_id,
+        sid=task.vendor_sid,
+        record_user_id=task.record_user_id,
+    )
+
+
+def _start_spec(task: RecordingTask) -> StartSpec:
+    storage = None
+    if task.storage is not None:
+        t = task.storage
+        storage = StorageSpec(
+            provider=t.provider,
+            region=t.region,
+            bucket=t.bucket,
+            endpoint=t.endpoint,
+            access_key=t.access_key,
+            secret=t.secret or "",
+            prefix=t.prefix,
+        )
+    return StartSpec(
+        room_id=task.room.room_id,
+        mode=task.mode,
+        intent_key=str(task.pk),
+        group_id=task.room.group_id,
+        options=task.options,
+        storage=storage,
+        callback_url=task.app.callback_url,
+    )
+
+
+def execute_command(command_id: int) -> None:
+    """Carry one accepted intent to the vendor. Idempotent: a finished command is not sent again.
+
+    Raises VendorError when a retry may help (tasks.py retries with backoff), TryLater when an
+    earlier command of the task is still unfinished.
+    """
+    from recordings.vendors.registry import build_adapter
+
+    command = VendorCommand.objects.select_related("task__app", "task__room", "task__storage").get(
+        pk=command_id
+    )
+    if command.status in (CommandStatus.DONE, CommandStatus.FAILED):
+        return
+    task = command.task
+    if VendorCommand.objects.filter(
+        task=task, pk__lt=command.pk, status__in=[CommandStatus.PENDING, CommandStatus.SENT]
+    ).exists():
+        raise TryLater(f"an earlier command of task {task.pk} is unfinished")
+    previous_error = command.error_code
+    if command.status == CommandStatus.SENT and not previous_error:
+        # A worker died while this command was with the vendor: it may have arrived.
+        previous_error = "interrupted"
+    VendorCommand.objects.filter(pk=command.pk).update(status=CommandStatus.SENT, attempts=F("attempts") + 1)
+    command.attempts += 1
+
+    adapter = build_adapter(task.app, task=task)
+    try:
+        if task.observed_state in TERMINAL_STATES:
+            _finish_command(command, CommandStatus.DONE, note="the recording had already ended")
+            return
+        if command.action == "start":
+            _run_start(adapter, task, command, previous_error)
+        elif command.action in ("pause", "resume", "stop"):
+            if not task.vendor_task_id:
+                # The start never reached the vendor (it failed); there is nothing to pause or stop.
+                _finish_command(command, CommandStatus.DONE, note="no vendor recording exists")
+                return
+            getattr(adapter, command.action)(_ref(task))
+        elif command.action == "update_layout":
+            adapter.update_layout(_ref(task), command.payload.get("layout", {}))
+        elif command.action == "update_whiteboard":
+            adapter.update_whiteboard(_ref(task), command.payload.get("whiteboard", {}))
+        else:
+            raise ValueError(f"unknown command action {command.action!r}")
+    except VendorError as exc:
+        _command_failed(command, task, exc)
+        return
+    _finish_command(command, CommandStatus.DONE)
+    _poll_soon(task)
+
+
+def _run_start(adapter, task: RecordingTask, command: VendorCommand, previous_error: str) -> None:
+    spec = _start_spec(task)
+    ref = None
+    if command.attempts > 1 and previous_error in ("timeout", "server", "malformed", "interrupted"):
+        # The previous attempt may have reached the vendor: ask before starting again, so one
+        # intent never makes two recordings.
+        ref = adapter.recover_start(spec)
+    if ref is None:
+        ref = adapter.start(spec)
+    with transaction.atomic():
+        locked = RecordingTask.objects.select_for_update().get(pk=task.pk)
+        RecordingTask.objects.filter(pk=task.pk).update(
+            vendor_task_id=ref.task_id,
+            vendor_resource_id=ref.resource_id,
+            vendor_sid=ref.sid,
+            record_user_id=ref.record_user_id,
+            version=F("version") + 1,
+        )
+        _audit(SYSTEM, "vendor.started", locked, {}, {"vendor_task_id": ref.task_id})
+    task.refresh_from_db()
+
+
+def _command_failed(command: VendorCommand, task: RecordingTask, exc: VendorError) -> None:
+    """Record a vendor refusal; re-raise it when a retry can help and attempts remain."""
+    kind = exc.kind if exc.kind in ("timeout", "server", "malformed", "rate_limited", "connect") else exc.code
+    VendorCommand.objects.filter(pk=command.pk).update(error_code=kind[:64], error_message=exc.message[:2000])
+    if exc.retryable and command.attempts < MAX_COMMAND_ATTEMPTS:
+        command.error_code = kind
+        raise exc
+    if command.action == "stop" and exc.kind == "not_found":
+        # The vendor no longer knows the recording: it ended on its side. Querying tells how.
+        _finish_command(command, CommandStatus.DONE, note=exc.message)
+        _poll_soon(task)
+        return
+    _finish_command(command, CommandStatus.FAILED, note=exc.message)
+    _record_refusal(task, command, exc)
+
+
+def _finish_command(command: VendorCommand, status: str, note: str = "") -> None:
+    fields = {"status": status, "completed_at": timezone.now()}
+    if note and status == CommandStatus.FAILED:
+        fields["error_message"] = note[:2000]
+    VendorCommand.objects.filter(pk=command.pk).update(**fields)
+
+
+def _record_refusal(task: RecordingTask, command: VendorCommand, exc: VendorError) -> None:
+    """A command the vendor refused for good: say so on the task, and bring desired back to reality."""
+    with transaction.atomic():
+        locked = RecordingTask.objects.select_for_update().get(pk=task.pk)
+        before = {"observed": locked.observed_state, "desired": locked.desired_state}
+        updates = {"error_code": exc.code[:64], "error_message": exc.message, "version": F("version") + 1}
+        if command.action == "start":
+            updates.update(
+                observed_state=S.FAILED,
+                desired_state=DesiredState.STOPPED,
+                finish_reason=FinishReason.START_FAILED,
+                finish_detail=exc.explanation_en[:255],
+                state_changed_at=timezone.now(),
+                finished_at=timezone.now(),
+                next_poll_at=None,
+            )
+        elif command.action in ("pause", "resume") and locked.observed_state in (S.RECORDING, S.PAUSED):
+            updates["desired_state"] = (
+                DesiredState.PAUSED if locked.observed_state == S.PAUSED else DesiredState.RECORDING
+            )
+        RecordingTask.objects.filter(pk=locked.pk).update(**updates)
+        after = {
+            k: str(v) for k, v in updates.items() if k in ("observed_state", "desired_state", "error_code")
+        }
+        _audit(SYSTEM, f"{command.action}.refused", locked, before, after, detail=exc.message)
+
+
+def _poll_soon(task: RecordingTask) -> None:
+    RecordingTask.objects.filter(pk=task.pk).update(
+        next_poll_at=timezone.now() + timedelta(seconds=POLL_MIN_SECONDS), poll_streak=0
+    )
+
+
+# ------------------------------------------------------------------ what the vendor tells us
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One thing the vendor told us, from a query, a callback or a command's answer."""
+
+    state: str | None
+    vendor_state: str = ""
+    occurred_at: datetime | None = None
+    finish_reason: str | None = None
+    finish_detail: str = ""
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    segments: tuple[SegmentInfo, ...] = ()
+    error_code: str = ""
+    error_message: str = ""
+    # Events are ordered by vendor time; a query answer describes "now" and is never stale.
+    ordered: bool = False
+
+    @classmethod
+    def from_status(cls, status: VendorStatus, at: datetime | None = None) -> Observation:
+        return cls(
+            state=status.state,
+            vendor_state=status.vendor_state,
+            occurred_at=at,
+            finish_reason=status.finish_reason,
+            finish_detail=status.finish_detail,
+            started_at=status.started_at,
+            stopped_at=status.stopped_at,
+            segments=status.segments,
+            error_code=status.error_code,
+            error_message=status.error_message,
+        )
+
+    @classmethod
+    def from_event(cls, event: VendorEvent) -> Observation:
+        return cls(
+            state=event.state,
+            vendor_state=event.vendor_event,
+            occurred_at=event.occurred_at,
+            finish_reason=event.finish_reason,
+            finish_detail=event.finish_detail,
+            started_at=event.started_at,
+            stopped_at=event.stopped_at,
+            segments=event.segments,
+            error_code=event.error_code,
+            error_message=event.error_message,
+            ordered=True,
+        )
+
+
+def apply_observation(task_id: int, obs: Observation, actor: Actor) -> str:
+    """Move observed state as the vendor says, if the move is legal and not stale. Returns an outcome:
+    "applied", "unchanged", "stale" or "illegal". Segments are stored idempotently in every case."""
+    with transaction.atomic():
+        task = RecordingTask.objects.select_for_update().select_related("app").get(pk=task_id)
+        outcome = _transition(task, obs, actor)
+        _store_segments(task, obs.segments)
+    return outcome
+
+
+def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
+    now = timezone.now()
+    if obs.ordered and obs.occurred_at and task.last_event_at and obs.occurred_at < task.last_event_at:
+        return "stale"
+    updates: dict = {}
+    if obs.ordered and obs.occurred_at:
+        updates["last_event_at"] = obs.occurred_at
+    if obs.started_at and not task.started_at:
+        updates["started_at"] = obs.started_at
+    if obs.stopped_at and not task.stopped_at:
+        updates["stopped_at"] = obs.stopped_at
+    if obs.vendor_state:
+        updates["vendor_state"] = obs.vendor_state[:32]
+    outcome = "unchanged"
+    new = obs.state
+    if new and new != task.observed_state:
+        if new not in TRANSITIONS[task.observed_state]:
+            outcome = "illegal"
+            log.info(
+                "task %s: ignoring %s -> %s from %s (not a legal move)",
+                task.pk,
+                task.observed_state,
+                new,
+                actor.type,
+            )
+        else:
+            outcome = "applied"
+            updates.update(observed_state=new, state_changed_at=now)
+            at = obs.occurred_at or now
+            updates["pause_intervals"] = _pauses_after(task, task.observed_state, new, at, obs.started_at)
+            if new in TERMINAL_STATES:
+                updates.update(finished_at=now, next_poll_at=None)
+                if new == S.FAILED or obs.finish_reason:
+                    updates["finish_reason"] = obs.finish_reason or FinishReason.UNKNOWN
+                    updates["finish_detail"] = obs.finish_detail[:255]
+                if obs.error_code:
+                    updates.update(error_code=obs.error_code[:64], error_message=obs.error_message)
+                if task.desired_state != DesiredState.STOPPED:
+                    updates["desired_state"] = DesiredState.STOPPED
+            elif new in (S.STOPPING, S.PROCESSING):
+                if obs.finish_reason:
+                    updates.update(finish_reason=obs.finish_reason, finish_detail=obs.finish_detail[:255])
+                if task.desired_state != DesiredState.STOPPED:
+                    # The vendor stopped by itself (idle room, maximum time): staff's wish follows reality.
+                    updates["desired_state"] = DesiredState.STOPPED
+    if not updates:
+        return outcome
+    updates["version"] = F("version") + 1
+    RecordingTask.objects.filter(pk=task.pk).update(**updates)
+    if outcome == "applied":
+        _audit(
+            actor,
+            "observed",
+            task,
+            {"observed": task.observed_state},
+            {"observed": new, "vendor_state": obs.vendor_state},
+            detail=obs.finish_detail or obs.error_message,
+        )
+        if new == S.FINISHED:
+            _on_finished(task)
+    for key, value in updates.items():
+        if key != "version":
+            setattr(task, key, value)
+    return outcome
+
+
+def _pauses_after(task: RecordingTask, old: str, new: str, at: datetime, started_at: datetime | None) -> list:
+    """Open a pause band when recording stops for a pause; close it when recording resumes or ends."""
+    pauses = [list(p) for p in task.pause_intervals]
+    origin = task.started_at or started_at
+    if origin is None:
+        return pauses
+    offset = max(0, int((at - origin).total_seconds() * 1000))
+    if new == S.PAUSED and old != S.PAUSED:
+        pauses.append([offset, None])
+    elif old == S.PAUSED and pauses and pauses[-1][1] is None:
+        pauses[-1][1] = max(offset, pauses[-1][0])
+    return pauses
+
+
+def _on_finished(task: RecordingTask) -> None:
+    """Hook for what follows a finished recording (archiving), after the transaction commits."""
+    from recordings import tasks
+
+    transaction.on_commit(lambda: tasks.after_finished(task.pk))
+
+
+def wall_offset_ms(info: SegmentInfo, task: RecordingTask) -> int:
+    """Place a segment on the recording's wall clock.
+
+    Vendors with absolute file times (ZEGO, Agora, Volcengine) give epoch ms. Tencent gives a
+    position on the replay timeline, where pauses are cut out: add back every pause that began at
+    or before that position.
+    """
+    if info.started_at_ms is not None:
+        if task.started_at is None:
+            return 0
+        return max(0, info.started_at_ms - int(task.started_at.timestamp() * 1000))
+    position = info.play_offset_ms or 0
+    shift, cut = 0, 0
+    for start, end in task.pause_intervals:
+        if end is None:
+            continue
+        replay_start = start - cut
+        if replay_start <= position:
+            shift += end - start
+        cut += end - start
+    return position + shift
+
+
+def _store_segments(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> None:
+    if not segments:
+        return
+    rows = [
+        Segment(
+            task=task,
+            user_id=info.user_id,
+            kind=info.kind,
+            offset_ms=wall_offset_ms(info, task),
+            duration_ms=max(0, info.duration_ms),
+            size_bytes=info.size_bytes,
+            format=info.format[:16],
+            vendor_url=info.url,
+            vendor_file_id=info.file_id,
+            width=info.width,
+            height=info.height,
+        )
+        for info in segments
+    ]
+    # The unique (task, vendor_file_id) constraint makes a repeated file a no-op.
+    Segment.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+# ------------------------------------------------------------------ callbacks and reconciliation
+
+
+def apply_delivery(delivery_id: int) -> str:
+    """Apply one stored callback through apply_observation, once.
+
+    Pending deliveries of the same task are applied in vendor-time order: an earlier one still
+    pending is applied first.
+    """
+    from recordings.vendors.registry import build_adapter
+
+    delivery = CallbackDelivery.objects.select_related("app").get(pk=delivery_id)
+    if delivery.outcome != DeliveryOutcome.PENDING:
+        return delivery.outcome
+    app = delivery.app
+    parsed = build_adapter(app).parse(bytes(delivery.raw_body), delivery.headers, delivery.query)
+    event = next((e for e in parsed if e.delivery_key == delivery.delivery_key), None)
+    if event is None:
+        return _settle(delivery, DeliveryOutcome.ERROR, "the stored body no longer parses to this event")
+    task = _task_for_event(app, event)
+    if task is None:
+        return _settle(
+            delivery, DeliveryOutcome.IGNORED, f"no recording with vendor task id {event.task_id!r}"
+        )
+    if delivery.task_id != task.pk:
+        CallbackDelivery.objects.filter(pk=delivery.pk).update(task=task)
+    if event.state is None and not event.segments:
+        return _settle(delivery, DeliveryOutcome.IGNORED, f"event {event.vendor_event} carries no state")
+    outcome = apply_observation(task.pk, Observation.from_event(event), CALLBACK)
+    mapped = {
+        "applied": DeliveryOutcome.APPLIED,
+        "unchanged": DeliveryOutcome.APPLIED,
+        "stale": DeliveryOutcome.STALE,
+        "illegal": DeliveryOutcome.STALE,
+    }[outcome]
+    return _settle(delivery, mapped, outcome)
+
+
+def _task_for_event(app, event: VendorEvent) -> RecordingTask | None:
+    tasks = RecordingTask.objects.filter(app=app)
+    if event.task_id:
+        found = tasks.filter(vendor_task_id=event.task_id).first()
+        if found:
+            return found
+    if event.record_user_id:
+        # A start whose answer was lost (timeout) is bound to its task by the record user id the
+        # intent chose, which the vendor's "started" callback repeats.
+        found = tasks.filter(record_user_id=event.record_user_id).first() or _task_by_intent(tasks, event)
+        if found and event.task_id and not found.vendor_task_id:
+            RecordingTask.objects.filter(pk=found.pk, vendor_task_id="").update(vendor_task_id=event.task_id)
+            found.refresh_from_db()
+        return found
+    return None
+
+
+def _task_by_intent(tasks, event: VendorEvent) -> RecordingTask | None:
+    suffix = event.record_user_id.rsplit("_", 1)[-1]
+    return tasks.filter(pk=int(suffix)).first() if suffix.isdigit() else None
+
+
+def _settle(delivery: CallbackDelivery, outcome: str, detail: str) -> str:
+    CallbackDelivery.objects.filter(pk=delivery.pk, outcome=DeliveryOutcome.PENDING).update(
+        outcome=outcome, outcome_detail=detail[:2000], applied_at=timezone.now()
+    )
+    return outcome
+
+
+def record_delivery(
+    *,
+    app,
+    vendor: str,
+    body: bytes,
+    headers: dict,
+    query: dict,
+    event: VendorEvent | None,
+    signature_ok: bool,
+    rejection: str = "",
+) -> CallbackDelivery | None:
+    """Store a callback in the inbox. Returns None for a duplicate delivery key (already stored)."""
+    fields = dict(
+        vendor=vendor,
+        app=app,
+        raw_body=body,
+        headers=headers,
+        query=query,
+        signature_ok=signature_ok,
+        rejection_reason=rejection[:255],
+    )
+    if event is None:
+        return CallbackDelivery.objects.create(
+            **fields, outcome=DeliveryOutcome.REJECTED if not signature_ok else DeliveryOutcome.IGNORED
+        )
+    try:
+        with transaction.atomic():
+            return CallbackDelivery.objects.create(
+                **fields,
+                delivery_key=event.delivery_key[:255],
+                event_type=event.vendor_event[:64],
+                vendor_task_id=event.task_id[:128],
+                event_time=event.occurred_at,
+            )
+    except IntegrityError:
+        return None
+
+
+def reconcile_task(task_id: int) -> str:
+    """Ask the vendor how a task is, apply the answer, stop it past the app's maximum duration."""
+    from recordings.vendors.registry import build_adapter
+
+    task = RecordingTask.objects.select_related("app", "room").get(pk=task_id)
+    if task.observed_state in TERMINAL_STATES:
+        return "terminal"
+    if not task.vendor_task_id:
+        # Not started at the vendor yet (or the start failed): the command path owns it.
+        _schedule_next_poll(task, changed=False)
+        return "not started"
+    adapter = build_adapter(task.app, task=task)
+    try:
+        status = adapter.query(_ref(task))
+    except VendorError as exc:
+        log.warning("reconcile task %s: query failed: %s", task.pk, exc)
+        _schedule_next_poll(task, changed=False)
+        return f"query failed: {exc.code}"
+    before = task.observed_state
+    outcome = apply_observation(task.pk, Observation.from_status(status), RECONCILER)
+    task.refresh_from_db()
+    _enforce_max_duration(task)
+    _schedule_next_poll(task, changed=task.observed_state != before)
+    return outcome
+
+
+def collect_final_segments(task_id: int) -> int:
+    """After `finished`: query once more so the final file list is complete (stored idempotently)."""
+    from recordings.vendors.registry import build_adapter
+
+    task = RecordingTask.objects.select_related("app", "room").get(pk=task_id)
+    if not task.vendor_task_id:
+        return 0
+    try:
+        status = build_adapter(task.app, task=task).query(_ref(task))
+    except VendorError as exc:
+        log.info("task %s: final file list not available: %s", task.pk, exc)
+        return 0
+    with transaction.atomic():
+        locked = RecordingTask.objects.select_for_update().get(pk=task.pk)
+        _store_segments(locked, status.segments)
+    return len(status.segments)
+
+
+def _enforce_max_duration(task: RecordingTask) -> None:
+    if task.observed_state not in (S.RECORDING, S.PAUSED) or task.desired_state == DesiredState.STOPPED:
+        return
+    begun = task.started_at or task.created_at
+    if timezone.now() - begun < timedelta(seconds=task.app.max_duration_seconds):
+        return
+    try:
+        _change_desired(task, "stop", DesiredState.STOPPED, RECONCILER, payload={"reason": "max_duration"})
+        RecordingTask.objects.filter(pk=task.pk, finish_reason="").update(
+            finish_reason=FinishReason.MAX_DURATION,
+            finish_detail="stopped by RecDesk at the app's maximum duration",
+        )
+    except Refused:
+        pass
+
+
+def _schedule_next_poll(task: RecordingTask, *, changed: bool) -> None:
+    if task.observed_state in TERMINAL_STATES:
+        RecordingTask.objects.filter(pk=task.pk).update(next_poll_at=None)
+        return
+    streak = 0 if changed else task.poll_streak + 1
+    delay = min(POLL_MAX_SECONDS, POLL_MIN_SECONDS * (2 ** min(streak, 6)))
+    delay *= random.uniform(0.8, 1.2)  # jitter, so thousands of tasks do not poll in step
+    RecordingTask.objects.filter(pk=task.pk).update(
+        next_poll_at=timezone.now() + timedelta(seconds=delay), poll_streak=streak
+    )
+
+
+def due_for_poll(limit: int = 500) -> list[int]:
+    return list(
+        RecordingTask.objects.filter(observed_state__in=ACTIVE_STATES, next_poll_at__lte=timezone.now())
+        .order_by("next_poll_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def stuck_tasks():
+    now = timezone.now()
+    from django.db.models import Q
+
+    condition = Q()
+    for state, after in STUCK_AFTER.items():
+        condition |= Q(observed_state=state, state_changed_at__lt=now - after)
+    return RecordingTask.objects.filter(condition)

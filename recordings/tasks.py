@@ -1,0 +1,123 @@
+"""Celery tasks: thin. They load by id, call a lifecycle service, and own the retry policy.
+
+Every task is idempotent (a repeated delivery has no second effect) and acknowledged late, so a
+worker killed mid-task leaves the message to be delivered again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from recordings import lifecycle
+from recordings.choices import CommandStatus, DeliveryOutcome
+from recordings.models import CallbackDelivery, RecordingTask, VendorCommand
+from recordings.vendors.base import VendorError
+
+log = logging.getLogger(__name__)
+
+# An outbox row not picked up this long after it was enqueued is enqueued again by the sweeper.
+REDISPATCH_AFTER = timedelta(seconds=60)
+# How long a polled task is leased to its poll_task message before beat may enqueue it again.
+POLL_LEASE = timedelta(seconds=30)
+
+
+def backoff_seconds(retries: int, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter")."""
+    return random.uniform(0, min(cap, base * (2**retries)))
+
+
+def dispatch_command(command_id: int) -> None:
+    """Enqueue a command after its transaction committed. If the broker is down the row stays
+    pending and the sweeper enqueues it later: the intent is never lost."""
+    try:
+        run_command.delay(command_id)
+    except OperationalError:
+        log.warning("broker unavailable: command %s stays in the outbox for the sweeper", command_id)
+        return
+    VendorCommand.objects.filter(pk=command_id).update(enqueued_at=timezone.now())
+
+
+@shared_task(name="recordings.run_command", bind=True, acks_late=True, max_retries=None)
+def run_command(self, command_id: int) -> None:
+    try:
+        lifecycle.execute_command(command_id)
+    except lifecycle.TryLater as exc:
+        if self.request.retries > 300:
+            log.error("command %s waited too long behind an earlier command", command_id)
+            return
+        raise self.retry(countdown=1.0 + random.random(), exc=exc) from exc
+    except VendorError as exc:
+        # execute_command re-raises only what a retry can help, and only while attempts remain.
+        delay = backoff_seconds(self.request.retries, base=2.0)
+        log.info("command %s: %s; retrying in %.1f s", command_id, exc, delay)
+        raise self.retry(countdown=delay, exc=exc) from exc
+
+
+def dispatch_delivery(delivery_id: int) -> None:
+    try:
+        apply_delivery.delay(delivery_id)
+    except OperationalError:
+        log.warning("broker unavailable: callback delivery %s waits for the sweeper", delivery_id)
+
+
+@shared_task(name="recordings.apply_delivery", acks_late=True)
+def apply_delivery(delivery_id: int) -> str:
+    return lifecycle.apply_delivery(delivery_id)
+
+
+@shared_task(name="recordings.poll_task", acks_late=True)
+def poll_task(task_id: int) -> str:
+    return lifecycle.reconcile_task(task_id)
+
+
+@shared_task(name="recordings.reconcile")
+def reconcile() -> int:
+    """Beat: enqueue a query for every active task that is due, leasing it so it is not enqueued twice."""
+    due = lifecycle.due_for_poll()
+    if not due:
+        return 0
+    RecordingTask.objects.filter(pk__in=due).update(next_poll_at=timezone.now() + POLL_LEASE)
+    for task_id in due:
+        poll_task.delay(task_id)
+    return len(due)
+
+
+@shared_task(name="recordings.sweep_outbox")
+def sweep_outbox() -> dict[str, int]:
+    """Beat: enqueue again what a broker hiccup or a lost message left behind."""
+    now = timezone.now()
+    stale = now - REDISPATCH_AFTER
+    commands = list(
+        VendorCommand.objects.filter(status__in=[CommandStatus.PENDING, CommandStatus.SENT])
+        .exclude(enqueued_at__gt=stale)
+        .values_list("pk", flat=True)[:500]
+    )
+    for pk in commands:
+        dispatch_command(pk)
+    deliveries = list(
+        CallbackDelivery.objects.filter(
+            outcome=DeliveryOutcome.PENDING, received_at__lt=now - timedelta(seconds=30)
+        ).values_list("pk", flat=True)[:500]
+    )
+    for pk in deliveries:
+        dispatch_delivery(pk)
+    return {"commands": len(commands), "deliveries": len(deliveries)}
+
+
+def after_finished(task_id: int) -> None:
+    """Called on commit when a recording reaches `finished`: fetch its final file list once more."""
+    try:
+        collect_segments.delay(task_id)
+    except OperationalError:
+        log.warning("broker unavailable: final file list of task %s not collected now", task_id)
+
+
+@shared_task(name="recordings.collect_segments", acks_late=True)
+def collect_segments(task_id: int) -> int:
+    return lifecycle.collect_final_segments(task_id)

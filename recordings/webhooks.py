@@ -1,0 +1,130 @@
+"""Vendor callbacks: one receiver per vendor on a shared base, at /hooks/<vendor>/<app public id>/.
+
+The receiver verifies the signature over the raw bytes (the adapter does it, with a constant-time
+compare and the vendor's expiry check), stores each event in the inbox under its unique delivery
+key, answers exactly what the vendor expects, and leaves applying the event to a Celery task, so the
+answer is fast whatever the database is doing with the recording.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from recordings import lifecycle, tasks
+from recordings.choices import Vendor
+from recordings.models import VendorApp
+from recordings.vendors.base import CallbackRejected
+from recordings.vendors.registry import build_adapter
+
+log = logging.getLogger(__name__)
+
+# Headers worth keeping with a delivery (for replay and diagnosis); nothing else is stored.
+KEPT_HEADERS = ("content-type", "user-agent", "agora-signature", "agora-signature-v2", "x-request-id")
+
+
+class CallbackReceiver:
+    """The shared receive path. A vendor that needs something different subclasses it."""
+
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+
+    def __call__(self, request, public_id: str):
+        app = get_object_or_404(VendorApp, vendor=self.vendor, public_id=public_id)
+        adapter = build_adapter(app)
+        body = request.body
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        query = request.GET.dict()
+        kept = {k: v for k, v in headers.items() if k in KEPT_HEADERS}
+        try:
+            adapter.verify(body, headers, query, timezone.now())
+        except CallbackRejected as exc:
+            log.warning(
+                "rejected %s callback for app %s from %s: %s",
+                self.vendor,
+                app.pk,
+                request.META.get("REMOTE_ADDR"),
+                exc.reason,
+            )
+            lifecycle.record_delivery(
+                app=app,
+                vendor=self.vendor,
+                body=body,
+                headers=kept,
+                query=_scrub(query),
+                event=None,
+                signature_ok=False,
+                rejection=exc.reason,
+            )
+            return JsonResponse({"error": "invalid_signature", "detail": exc.reason}, status=401)
+        try:
+            events = adapter.parse(body, headers, query)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("authentic %s callback for app %s did not parse: %s", self.vendor, app.pk, exc)
+            lifecycle.record_delivery(
+                app=app,
+                vendor=self.vendor,
+                body=body,
+                headers=kept,
+                query=_scrub(query),
+                event=None,
+                signature_ok=True,
+                rejection=f"unparseable: {exc}",
+            )
+            return self._ack(adapter)
+        if not events:
+            log.info("authentic %s callback for app %s carries no event we handle", self.vendor, app.pk)
+            lifecycle.record_delivery(
+                app=app,
+                vendor=self.vendor,
+                body=body,
+                headers=kept,
+                query=_scrub(query),
+                event=None,
+                signature_ok=True,
+                rejection="no event we handle",
+            )
+        for event in events:
+            delivery = lifecycle.record_delivery(
+                app=app,
+                vendor=self.vendor,
+                body=body,
+                headers=kept,
+                query=_scrub(query),
+                event=event,
+                signature_ok=True,
+            )
+            if delivery is None:
+                log.info("duplicate %s callback %s ignored", self.vendor, event.delivery_key)
+                continue
+            transaction.on_commit(lambda pk=delivery.pk: tasks.dispatch_delivery(pk))
+        return self._ack(adapter)
+
+    @staticmethod
+    def _ack(adapter) -> HttpResponse:
+        ack = adapter.ack()
+        return HttpResponse(ack.body, status=ack.status, content_type=ack.content_type)
+
+
+def _scrub(query: dict) -> dict:
+    """Signatures in a callback's query string are not kept: they prove nothing once checked."""
+    return {k: ("…" if k.lower() in {"sign", "signature"} else v) for k, v in query.items()}
+
+
+# One receiver per vendor; each is the shared path today.
+RECEIVERS = {vendor: CallbackReceiver(vendor) for vendor in Vendor.values}
+
+
+@csrf_exempt
+@require_POST
+def receive(request, vendor: str, public_id: str):
+    if vendor not in RECEIVERS:
+        return JsonResponse({"error": "unknown_vendor"}, status=404)
+    return RECEIVERS[vendor](request, public_id=public_id)
+
