@@ -1,0 +1,1 @@
+"""Vendor wire protocols for the sandbox; registered in ``recordings.sandbox.server.PROTOCOLS``."""
