@@ -11,7 +11,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/14
 
 .PHONY: run install migrate test test-fast lint bench messages check-deploy clean
 
-run: install migrate messages
+run: install migrate
 	$(PY) manage.py rundemo
 
 $(UV):
@@ -24,10 +24,10 @@ install: $(UV)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-messages: install
+messages: install  ## compile translations (needs GNU gettext; the .mo files are committed)
 	$(PY) manage.py compilemessages --ignore=.venv --ignore=var -v 0
 
-test: install messages
+test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
