@@ -63,10 +63,18 @@ def contract(key: str) -> ModuleType:
 
 
 def _cases(attribute: str):
-    """(key, item) pairs for parametrization; importing the modules here makes a missing one fail."""
+    """(key, index) pairs for parametrization. A vendor whose contract module is missing still gets
+    one case, which fails when it imports the module: a failure of that vendor, not of the suite."""
     pairs = []
     for key in VENDOR_KEYS:
-        items = getattr(contract(key), attribute)
+        try:
+            module = contract(key)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tests.unit.contract.{key}":
+                raise
+            pairs.append(pytest.param(key, 0, id=f"{key}-contract-module-missing"))
+            continue
+        items = getattr(module, attribute)
         if isinstance(items, CallbackCases):
             items = items.samples
         for index, item in enumerate(items):
