@@ -143,10 +143,13 @@ class Task:
 
     @property
     def logical_state(self) -> str:
-        """The state once every pending transition has taken effect: what illegal-move checks look at."""
+        """The state once every pending transition has taken effect: what illegal-move checks look at.
+
+        A pending start still reads "prepared": until the recorder has joined, vendors refuse a pause.
+        """
         state = self.state
         for transition in self.pending:
-            state = {START: RECORDING, PAUSE: PAUSED, RESUME: RECORDING, STOP: STOPPED}[transition]
+            state = {START: PREPARED, PAUSE: PAUSED, RESUME: RECORDING, STOP: STOPPED}[transition]
         return state
 
     @property

@@ -38,7 +38,11 @@ def load_protocols(core: Sandbox) -> dict[str, VendorProtocol]:
                 raise
             log.warning("sandbox: no protocol module for %s yet", vendor)
             continue
-        loaded[vendor] = getattr(module, class_name)(core)
+        protocol_class = getattr(module, class_name, None)
+        if protocol_class is None:
+            log.warning("sandbox: %s has no %s yet", module_name, class_name)
+            continue
+        loaded[vendor] = protocol_class(core)
     return loaded
 
 

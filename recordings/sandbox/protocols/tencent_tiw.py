@@ -57,13 +57,19 @@ class TencentTiwProtocol(VendorProtocol):
         return request.header("X-TC-Action") or request.query.get("Action", "")
 
     # ---- envelopes -------------------------------------------------------------------------------
+    # Exactly "application/json": the official SDK only looks for Response.Error under that type.
+    _HEADERS = {"Content-Type": "application/json"}
+
     def _ok(self, payload: dict[str, Any]) -> Response:
-        return Response.json({"Response": {**payload, "RequestId": self.core.request_id()}})
+        return Response.json(
+            {"Response": {**payload, "RequestId": self.core.request_id()}}, headers=self._HEADERS
+        )
 
     def _error(self, code: str, message: str) -> Response:
         # API 3.0 answers errors with HTTP 200 and Response.Error (vendors.md §1b).
         return Response.json(
-            {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": self.core.request_id()}}
+            {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": self.core.request_id()}},
+            headers=self._HEADERS,
         )
 
     def fault_response(self, action: str, error_code: str | None) -> Response:
