@@ -38,7 +38,9 @@ from tests.unit.contract import CallbackCases, CallbackSample, ErrorCase
 
 VENDOR_KEYS = sorted(ADAPTERS)
 
-# The credential names every part of RecDesk (forms, sandbox provisioning) agrees on.
+# The names every part of RecDesk (forms, sandbox provisioning) agrees on, fixed by the helpers' brief.
+# A vendor added later declares its own in its contract module (CREDENTIAL_NAMES, DEFAULT_BASE_URL,
+# PAUSE_MODES), so adding one never touches this file.
 CREDENTIALS = {
     "tencent_tiw": {"secret_id", "secret_key", "usersig_key", "callback_key"},
     "tencent_tic": {"tic_key", "usersig_key"},
@@ -54,6 +56,22 @@ DEFAULT_BASE_URLS = {
     "zego": "https://cloudrecord-api.zego.im",
     "volcengine": "https://rtc.volcengineapi.com",
 }
+
+# Pause/resume exists on both Tencent APIs and ZEGO, and on Agora's web-page mode only.
+PAUSE_MODES = {
+    "tencent_tiw": {Mode.INDIVIDUAL, Mode.MIXED},
+    "tencent_tic": {Mode.INDIVIDUAL},
+    "zego": {Mode.INDIVIDUAL, Mode.MIXED},
+    "agora": {Mode.WEB_PAGE},
+    "volcengine": set(),
+}
+
+
+def _declared(module: ModuleType, key: str, attribute: str, table: dict):
+    value = getattr(module, attribute, table.get(key))
+    assert value is not None, f"tests/unit/contract/{key}.py must declare {attribute}"
+    return value
+
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -131,26 +149,19 @@ def test_adapter_declares_what_the_app_forms_and_sandbox_rely_on(key):
 
     assert cls.key == key
     assert str(cls.label)
-    assert cls.default_base_url == DEFAULT_BASE_URLS[key]
+    credentials = set(_declared(module, key, "CREDENTIAL_NAMES", CREDENTIALS))
+    assert cls.default_base_url == _declared(module, key, "DEFAULT_BASE_URL", DEFAULT_BASE_URLS)
     assert all(isinstance(f, CredentialField) for f in cls.credential_fields)
-    assert {f.name for f in cls.credential_fields} == CREDENTIALS[key]
+    assert {f.name for f in cls.credential_fields} == credentials
     assert all(str(f.label) for f in cls.credential_fields)
-    assert set(module.CONFIG.secrets) <= CREDENTIALS[key]
+    assert set(module.CONFIG.secrets) <= credentials
     assert module.CONFIG.vendor == key
 
     caps: Capabilities = cls.capabilities
     assert caps.modes == {spec.mode for spec in module.START_SPECS}
     assert len(module.START_SPECS) == len(caps.modes)
     assert set(module.EXPECTED) == set(caps.modes)
-    # Pause/resume exists on both Tencent APIs and ZEGO, and on Agora's web-page mode only.
-    pausable = {
-        "tencent_tiw": caps.modes,
-        "tencent_tic": caps.modes,
-        "zego": caps.modes,
-        "agora": caps.modes & {Mode.WEB_PAGE},
-        "volcengine": frozenset(),
-    }[key]
-    assert caps.pause_modes == pausable
+    assert caps.pause_modes == set(_declared(module, key, "PAUSE_MODES", PAUSE_MODES))
     assert caps.layout_modes <= caps.modes and caps.whiteboard_modes <= caps.modes
 
 

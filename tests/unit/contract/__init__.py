@@ -27,6 +27,9 @@ ERROR_CASES   a list of ErrorCase: a vendor answer (HTTP status + body) and the 
 CALLBACKS     an instance of a CallbackCases subclass: signed samples shaped like the documents'
               examples with the events they must parse into, the answer the vendor expects, and
               ways to make tampered / wrong-key / expired / unsigned / redelivered variants.
+
+Only a vendor beyond the brief's five also declares CREDENTIAL_NAMES (its credential names),
+DEFAULT_BASE_URL and PAUSE_MODES (the modes that can pause); the five are pinned in the suite.
 """
 
 from __future__ import annotations
