@@ -14,7 +14,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple, NoReturn
 
@@ -512,9 +512,16 @@ class AgoraAdapter:
         return f"/v1/apps/{self.config.app_id}/cloud_recording"
 
     def _request(
-        self, action: str, method: str, path: str, body: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """One authenticated call (HTTP Basic, vendors.md §2 "Auth"); returns the JSON answer or raises."""
+        self,
+        action: str,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        read: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Any:
+        """One authenticated call (HTTP Basic, vendors.md §2 "Auth"); returns the JSON answer, or what
+        `read` makes of it, or raises. `read` runs inside the call so that an answer it cannot use is
+        recorded as malformed on the call's row."""
         auth = (self.config.secret("customer_id"), self.config.secret("customer_secret"))
         content = None
         headers = {"Accept": "application/json"}
@@ -525,7 +532,16 @@ class AgoraAdapter:
         with self.http.call(action, request_id=uuid.uuid4().hex) as call:
             response = call.send(method, path, content=content, headers=headers, auth=auth)
             call.request_id = response.headers.get("x-request-id", call.request_id)
-            return self._parse_answer(action, response, call.request_id)
+            data = self._parse_answer(action, response, call.request_id)
+            if read is None:
+                return data
+            try:
+                return read(data)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise _vendor_error(
+                    "malformed", f"{action}: unexpected answer ({exc})", _HTTP_ERRORS["malformed"],
+                    status=response.status_code, request_id=call.request_id,
+                ) from None  # fmt: skip
 
     def _parse_answer(self, action: str, response: httpx.Response, request_id: str) -> dict[str, Any]:
         status = response.status_code
@@ -534,8 +550,8 @@ class AgoraAdapter:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            if status >= 500:
-                raise _vendor_error(str(status), f"{action}: HTTP {status}", _HTTP_ERRORS["server"],
+            if status >= 400:
+                raise _vendor_error(str(status), f"{action}: HTTP {status}", self._by_status(status),
                                     status=status, request_id=request_id)  # fmt: skip
             raise _vendor_error(
                 "malformed", f"{action}: HTTP {status}, not a JSON object", _HTTP_ERRORS["malformed"],
@@ -599,13 +615,10 @@ class AgoraAdapter:
         }
         if self.config.region.upper() in {"CN", "AP", "EU", "NA"}:
             client_request["region"] = self.config.region.upper()
-        data = self._request("acquire", "POST", f"{self._base()}/acquire",
-                             {"cname": cname, "uid": uid, "clientRequest": client_request})  # fmt: skip
-        resource_id = data.get("resourceId")
-        if not resource_id:
-            raise _vendor_error("malformed", "acquire: no resourceId in the answer", _HTTP_ERRORS["malformed"],
-                                status=200, request_id="")  # fmt: skip
-        return str(resource_id)
+        body = {"cname": cname, "uid": uid, "clientRequest": client_request}
+        return self._request(
+            "acquire", "POST", f"{self._base()}/acquire", body, read=lambda d: _need(d, "resourceId")
+        )
 
     def start(self, spec: StartSpec) -> TaskRef:
         """acquire, then start in individual / mix / web mode (seed 003 "开始录制"; vendors.md §2 start)."""
@@ -615,11 +628,7 @@ class AgoraAdapter:
         resource_id = self._acquire(spec.room_id, uid, spec.mode)
         path = f"{self._base()}/resourceid/{resource_id}/mode/{AGORA_MODES[spec.mode]}/start"
         body = {"cname": spec.room_id, "uid": uid, "clientRequest": self._client_request(spec)}
-        data = self._request("start", "POST", path, body)
-        sid = data.get("sid")
-        if not sid:
-            raise _vendor_error("malformed", "start: no sid in the answer", _HTTP_ERRORS["malformed"],
-                                status=200, request_id="")  # fmt: skip
+        sid = self._request("start", "POST", path, body, read=lambda d: _need(d, "sid"))
         return TaskRef(task_id=str(sid), room_id=spec.room_id, mode=spec.mode, resource_id=resource_id,
                        sid=str(sid), record_user_id=uid)  # fmt: skip
 
@@ -789,14 +798,14 @@ class AgoraAdapter:
     def query(self, ref: TaskRef) -> VendorStatus:
         """query (vendors.md §2 query): status 0–8, 20; fileList (individual/mix) or
         extensionServiceState[].payload (web: fileList, onhold)."""
-        data = self._request("query", "GET", self._task_path(ref, "query"))
+        return self._request(
+            "query", "GET", self._task_path(ref, "query"), read=lambda d: self._status(ref, d)
+        )
+
+    @staticmethod
+    def _status(ref: TaskRef, data: Mapping[str, Any]) -> VendorStatus:
         server = data.get("serverResponse") or {}
-        raw_status = server.get("status")
-        try:
-            vendor_status = int(raw_status)
-        except (TypeError, ValueError):
-            raise _vendor_error("malformed", "query: no status in serverResponse", _HTTP_ERRORS["malformed"],
-                                status=200, request_id="") from None  # fmt: skip
+        vendor_status = int(server["status"])
         state = STATES.get(vendor_status, State.STARTING)
         files: list[Mapping[str, Any]] = []
         if ref.mode == Mode.WEB_PAGE:
@@ -980,6 +989,13 @@ class AgoraAdapter:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _need(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not value:
+        raise ValueError(f"no {name}")
+    return str(value)
 
 
 def _config_error(code: str, en: str, zh: str, fix_en: str, fix_zh: str) -> VendorError:

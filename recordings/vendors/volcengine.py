@@ -15,7 +15,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import quote
@@ -454,9 +454,11 @@ class VolcengineAdapter:
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         task_id: str = "",
+        read: Callable[[Any], Any] | None = None,
     ) -> Any:
         """One signed call: POST with a JSON body, or GET with query parameters (GetRecordTask).
-        The body is serialised once and those bytes are both signed and sent. Returns `Result`."""
+        The body is serialised once and those bytes are both signed and sent. Returns `Result`, or
+        what `read` makes of it (inside the call, so an unusable answer is recorded as malformed)."""
         query = [("Action", action), ("Version", version), *(params or {}).items()]
         if body is None:
             method, content = "GET", b""
@@ -484,7 +486,15 @@ class VolcengineAdapter:
         url = "/?" + canonical_query(query)
         with self.http.call(action, request_id=task_id or uuid.uuid4().hex) as call:
             response = call.send(method, url, content=content or None, headers=headers)
-            return self._parse_answer(action, response, call)
+            result = self._parse_answer(action, response, call)
+            if read is None:
+                return result
+            try:
+                return read(result)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                known = _OTHER["malformed"]
+                raise self._error("malformed", f"{action}: unexpected Result ({exc})", known,
+                                  response.status_code, call) from None  # fmt: skip
 
     def _parse_answer(self, action: str, response: httpx.Response, call) -> Any:
         """`{"ResponseMetadata": {RequestId, …, Error?{CodeN, Code, Message}}, "Result": …}`; errors come
@@ -544,8 +554,7 @@ class VolcengineAdapter:
             }
             if options.get("SourceURL"):
                 body["SourceURL"] = options["SourceURL"]
-            result = self._request("StartWBRecord", WB_VERSION, body=body, task_id=task_id)
-            self._expect_ok("StartWBRecord", result)
+            self._request("StartWBRecord", WB_VERSION, body=body, task_id=task_id, read=self._expect_ok)
             return TaskRef(task_id=task_id, room_id=spec.room_id, mode=spec.mode, record_user_id=user_id)
         if spec.mode not in RECORD_MODES:
             raise ValueError(f"Volcengine does not record in mode {spec.mode!r}")
@@ -565,19 +574,19 @@ class VolcengineAdapter:
             body["StorageConfig"] = storage
         if spec.storage and spec.storage.prefix:
             body["FileNameConfig"] = {"Prefix": [p for p in spec.storage.prefix.split("/") if p]}
-        result = self._request("StartRecord", RECORD_VERSION, body=body, task_id=task_id)
-        if not (isinstance(result, str) and "started" in result.lower()):
-            self._expect_ok("StartRecord", result)
+        self._request("StartRecord", RECORD_VERSION, body=body, task_id=task_id, read=self._expect_started)
         return TaskRef(task_id=task_id, room_id=spec.room_id, mode=spec.mode)
 
     @staticmethod
-    def _expect_ok(action: str, result: Any) -> None:
+    def _expect_ok(result: Any) -> None:
         if result != "ok":
-            known = _OTHER["malformed"]
-            raise VendorError(
-                "malformed", f"{action}: Result is {str(result)[:100]!r}, not \"ok\"", kind=known.kind,
-                explanation_en=known.en, explanation_zh=known.zh, fix_en=known.fix_en, fix_zh=known.fix_zh,
-            )  # fmt: skip
+            raise ValueError(f'Result is {str(result)[:100]!r}, not "ok"')
+
+    @staticmethod
+    def _expect_started(result: Any) -> None:
+        # A StartRecord repeated for a running TaskId says so in Result: that is the intent's recording.
+        if not (isinstance(result, str) and "started" in result.lower()):
+            VolcengineAdapter._expect_ok(result)
 
     def _storage(self, storage: StorageSpec | None) -> dict[str, Any] | None:
         """StorageSpec → StorageConfig. None keeps the storage configured in the RTC console."""
@@ -637,29 +646,24 @@ class VolcengineAdapter:
         body: dict[str, Any] = {"AppId": self.config.app_id, "RoomId": ref.room_id, "TaskId": ref.task_id}
         if ref.mode == Mode.WHITEBOARD:
             body["UserId"] = ref.record_user_id
-            self._expect_ok(
-                "StopWBRecord", self._request("StopWBRecord", WB_VERSION, body=body, task_id=ref.task_id)
-            )
+            self._request("StopWBRecord", WB_VERSION, body=body, task_id=ref.task_id, read=self._expect_ok)
         else:
-            self._expect_ok(
-                "StopRecord", self._request("StopRecord", RECORD_VERSION, body=body, task_id=ref.task_id)
-            )
+            self._request("StopRecord", RECORD_VERSION, body=body, task_id=ref.task_id, read=self._expect_ok)
 
-    def _get_task(self, ref: TaskRef) -> Mapping[str, Any]:
-        result = self._request(
+    def _get_task(self, ref: TaskRef, read: Callable[[Mapping[str, Any]], Any] | None = None) -> Any:
+        def task_of(result: Any) -> Any:
+            task = result["RecordTask"]
+            if not isinstance(task, dict):
+                raise ValueError("Result.RecordTask is not an object")
+            return read(task) if read else task
+
+        return self._request(
             "GetRecordTask",
             RECORD_VERSION,
             params={"AppId": self.config.app_id, "RoomId": ref.room_id, "TaskId": ref.task_id},
             task_id=ref.task_id,
+            read=task_of,
         )
-        task = result.get("RecordTask") if isinstance(result, dict) else None
-        if not isinstance(task, dict):
-            known = _OTHER["malformed"]
-            raise VendorError(
-                "malformed", "GetRecordTask: no Result.RecordTask", kind=known.kind,
-                explanation_en=known.en, explanation_zh=known.zh, fix_en=known.fix_en, fix_zh=known.fix_zh,
-            )  # fmt: skip
-        return task
 
     def query(self, ref: TaskRef) -> VendorStatus:
         """GetRecordTask (vendors.md §4): Status 0–4, StopReason, RecordFileList.
@@ -667,11 +671,11 @@ class VolcengineAdapter:
         Whiteboard recordings: no query action for StartWBRecord is documented (NOT FOUND). Seed 000
         requires cloud recording to be enabled and bills the task as cloud recording, so we assume it is
         a cloud recording task known to GetRecordTask by the same AppId/RoomId/TaskId."""
-        task = self._get_task(ref)
-        try:
-            status = int(task.get("Status"))
-        except (TypeError, ValueError):
-            status = 0
+        return self._get_task(ref, read=lambda task: self._status(ref, task))
+
+    @staticmethod
+    def _status(ref: TaskRef, task: Mapping[str, Any]) -> VendorStatus:
+        status = int(task["Status"])
         stop_reason = str(task.get("StopReason") or "")
         state = STATES.get(status, State.STARTING)
         finish_reason = None
@@ -698,9 +702,7 @@ class VolcengineAdapter:
                                     "火山引擎仅支持更新合流录制的布局。")  # fmt: skip
         body: dict[str, Any] = {"AppId": self.config.app_id, "RoomId": ref.room_id, "TaskId": ref.task_id}
         body.update({k: v for k, v in layout.items() if k in {"Layout", "TargetStreams", "BusinessId"}})
-        self._expect_ok(
-            "UpdateRecord", self._request("UpdateRecord", RECORD_VERSION, body=body, task_id=ref.task_id)
-        )
+        self._request("UpdateRecord", RECORD_VERSION, body=body, task_id=ref.task_id, read=self._expect_ok)
 
     def update_whiteboard(self, ref: TaskRef, whiteboard: Mapping[str, Any]) -> None:
         raise self._unsupported("update_whiteboard", "Volcengine cannot change the whiteboard of a recording.",

@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple, NoReturn
 
@@ -388,9 +388,12 @@ class ZegoAdapter:
 
     # ------------------------------------------------------------ requests
 
-    def _request(self, action: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def _request(
+        self, action: str, body: Mapping[str, Any], read: Callable[[dict[str, Any]], Any] | None = None
+    ) -> Any:
         """POST ?Action=…&AppId&SignatureNonce&Timestamp&Signature&SignatureVersion=2.0 with a JSON body
-        (making-api-requests.md); a fresh nonce and signature for every call. Returns Data."""
+        (making-api-requests.md); a fresh nonce and signature for every call. Returns Data, or what
+        `read` makes of it (inside the call, so an unusable answer is recorded as malformed)."""
         server_secret = self.config.secret("server_secret")
         nonce = secrets.token_hex(8)
         timestamp = int(self.clock())
@@ -407,7 +410,16 @@ class ZegoAdapter:
             response = call.send(
                 "POST", "/", content=content, headers={"Content-Type": "application/json"}, params=params
             )
-            return self._parse_answer(action, response, call)
+            data = self._parse_answer(action, response, call)
+            if read is None:
+                return data
+            try:
+                return read(data)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise _vendor_error(
+                    "malformed", f"{action}: unexpected Data ({exc})", _OTHER["malformed"],
+                    status=response.status_code, request_id=call.request_id,
+                ) from None  # fmt: skip
 
     def _parse_answer(self, action: str, response: httpx.Response, call) -> dict[str, Any]:
         status = response.status_code
@@ -478,12 +490,8 @@ class ZegoAdapter:
             "RecordOutputParams": record_output,
             "StorageParams": storage,
         }
-        data = self._request("StartRecord", body)
-        task_id = data.get("TaskId")
-        if not task_id:
-            raise _vendor_error("malformed", "StartRecord: no TaskId in Data", _OTHER["malformed"], status=200,
-                                request_id="")  # fmt: skip
-        return TaskRef(task_id=str(task_id), room_id=spec.room_id, mode=spec.mode)
+        task_id = self._request("StartRecord", body, read=lambda data: _need(data, "TaskId"))
+        return TaskRef(task_id=task_id, room_id=spec.room_id, mode=spec.mode)
 
     def _storage(self, storage: StorageSpec | None) -> dict[str, Any]:
         """StorageSpec → StorageParams {Vendor, Region, Bucket, AccessKeyId, AccessKeySecret, EndPoint}."""
@@ -531,13 +539,18 @@ class ZegoAdapter:
             "PageOffset": 1,
             "PageSize": 50,
         }
-        data = self._request("DescribeTasks", body)
         # The documented example names the list "TaskidList", the parameter table "TaskList".
-        tasks = data.get("TaskList") or data.get("TaskidList") or []
+        tasks = self._request(
+            "DescribeTasks",
+            body,
+            read=lambda data: [
+                _need(t, "TaskId") for t in data.get("TaskList") or data.get("TaskidList") or []
+            ],
+        )
         if not tasks:
             return None
         if len(tasks) == 1:
-            return TaskRef(task_id=str(tasks[0]["TaskId"]), room_id=spec.room_id, mode=spec.mode)
+            return TaskRef(task_id=tasks[0], room_id=spec.room_id, mode=spec.mode)
         raise VendorError(
             "ambiguous_tasks",
             f"DescribeTasks: {len(tasks)} running tasks in room {spec.room_id}",
@@ -562,12 +575,13 @@ class ZegoAdapter:
 
     def query(self, ref: TaskRef) -> VendorStatus:
         """DescribeRecordStatus {TaskId} (query.md): Status 1–5 and RecordFiles."""
-        data = self._request("DescribeRecordStatus", {"TaskId": ref.task_id})
-        try:
-            status = int(data["Status"])
-        except (KeyError, TypeError, ValueError):
-            raise _vendor_error("malformed", "DescribeRecordStatus: no Data.Status", _OTHER["malformed"],
-                                status=200, request_id="") from None  # fmt: skip
+        return self._request(
+            "DescribeRecordStatus", {"TaskId": ref.task_id}, read=lambda d: self._status(ref, d)
+        )
+
+    @staticmethod
+    def _status(ref: TaskRef, data: Mapping[str, Any]) -> VendorStatus:
+        status = int(data["Status"])
         files = data.get("RecordFiles") or []
         segments = _segments(files, mixed=ref.mode == Mode.MIXED, snake=False)
         state = STATES.get(status, State.STARTING)
@@ -727,6 +741,13 @@ def _ms(value: Any) -> datetime | None:
         return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if int(value) else None
     except (TypeError, ValueError):
         return None
+
+
+def _need(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not value:
+        raise ValueError(f"no {name}")
+    return str(value)
 
 
 def _clean_fields(fields: tuple[OptionField, ...], options: Mapping[str, Any]) -> dict[str, Any]:
