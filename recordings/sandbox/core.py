@@ -578,6 +578,8 @@ class Sandbox:
             return int(size)
 
         def done(future: concurrent.futures.Future[int]) -> None:
+            if future.cancelled():
+                return  # the sandbox is shutting down; a restart renders it again
             try:
                 result: int | None = future.result()
             except Exception:
@@ -642,21 +644,18 @@ class Sandbox:
             next_due_ms=due,
             url=url,
         )
-        # A later callback of the same task overtakes any held back one, which then follows it.
-        for held in self.callbacks.values():
-            if (
-                held.status == "held"
-                and held.vendor == vendor
-                and held.task_id == record.task_id
-                and held.app_id == app_id
-            ):
-                held.status = "pending"
-                held.next_due_ms = due + 1
-                self._save_callback(held)
-                self._add_job(held.next_due_ms, {"kind": "callback", "callback_id": held.callback_id})
+        held_before = [
+            c
+            for c in self.callbacks.values()
+            if c.status == "held"
+            and c.vendor == vendor
+            and c.app_id == app_id
+            and c.task_id == record.task_id
+        ]
         if self.faults.chance(faults.get("drop")):
             record.status = "dropped"
             self._save_callback(record)
+            self._release_held(held_before, due)
             return record
         if self.faults.chance(faults.get("reorder")):
             record.status = "held"
@@ -672,10 +671,19 @@ class Sandbox:
             )
             twin.duplicate_of = record.callback_id
             twin.status = "pending"
-            twin.next_due_ms = due + 1
+            twin.next_due_ms = due
             self._save_callback(twin)
             self._add_job(twin.next_due_ms, {"kind": "callback", "callback_id": twin.callback_id})
+        self._release_held(held_before, due)
         return record
+
+    def _release_held(self, held: list[CallbackRecord], due: int) -> None:
+        """A later callback of the same task has been queued: the held back ones follow it."""
+        for record in held:
+            record.status = "pending"
+            record.next_due_ms = due  # same time, later job id: delivered right after the newer one
+            self._save_callback(record)
+            self._add_job(due, {"kind": "callback", "callback_id": record.callback_id})
 
     def callbacks_of(self, vendor: str, app_id: str, task_id: str) -> list[CallbackRecord]:
         return [
