@@ -12,10 +12,24 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from recordings.sandbox import model
+from recordings.sandbox.protocol import (
+    CallbackPolicy,
+    OutgoingCallback,
+    PlannedStream,
+    Request,
+    Response,
+    VendorProtocol,
+    _union,
+)
 
 REGION = "cn-north-1"
 SERVICE = "rtc"
@@ -343,3 +357,372 @@ def callback_body(
 def event_time(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds; the doc's exact EventTime format is NOT FOUND (assumed)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# --- the protocol plugged into the sandbox core --------------------------------------------
+
+MAX_IDLE_DEFAULT_SECONDS = 180
+# Retry interval of callbacks: NOT FOUND (only "at most 2 retries"); 5 s is assumed.
+CALLBACK_RETRY_DELAYS_MS = (5_000,) * CALLBACK_MAX_RETRIES
+STATUS = {
+    model.PREPARED: STATUS_NOT_STARTED,
+    model.RECORDING: STATUS_RUNNING,
+    model.PAUSED: STATUS_RUNNING,
+    # Stopped but still uploading: the task is not over until its files are (EndTime stays 0).
+    model.STOPPED: STATUS_RUNNING,
+    model.FINISHED: STATUS_ENDED,
+    model.FAILED: STATUS_FAILED,
+}
+STOP_REASON = {model.REASON_API: STOP_REASON_API, model.REASON_IDLE: STOP_REASON_IDLE}
+
+
+class _Refusal(Exception):
+    def __init__(self, error: VolcError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class VolcengineProtocol(VendorProtocol):
+    """`https://rtc.volcengineapi.com/?Action=&Version=` with V4 signatures.
+
+    Files live in the sandbox's "bucket", its /media/ tree: `ObjectKey` is the key under
+    `http://<host>:<base port>/media/`; `Vid` is the sandbox's file id.
+    """
+
+    vendor = "volcengine"
+    processing_ms = 5_000
+    callback_policy = CallbackPolicy(
+        retry_delays_ms=CALLBACK_RETRY_DELAYS_MS, timeout_s=CALLBACK_TIMEOUT_SECONDS
+    )
+
+    def action_of(self, request: Request) -> str:
+        return request.query.get("Action", "")
+
+    def _answer(self, request: Request, *, result: object = None, error: VolcError | None = None) -> Response:
+        body = envelope(
+            action=request.query.get("Action", ""),
+            version=request.query.get("Version", ""),
+            request_id=self.core.request_id(),
+            result=result,
+            error=error,
+        )
+        return Response.json(body, status=error.http_status if error else 200)
+
+    def fault_response(self, action: str, error_code: str | None) -> Response:
+        if not error_code or error_code == "InternalError":
+            error = VolcError(
+                500, 100014, "InternalError", "Service has some internal Error. Pls Contact With Admin."
+            )
+        elif error_code.startswith("FlowLimitExceeded"):
+            error = VolcError(429, 10008, error_code, "injected by the sandbox")
+        else:
+            error = VolcError(400, INVALID_PARAMETER.code_n, error_code, "injected by the sandbox")
+        body = envelope(action=action, version="", request_id=self.core.request_id(), error=error)
+        return Response.json(body, status=error.http_status)
+
+    def handle(self, request: Request) -> Response:
+        if request.path not in ("", "/"):
+            return self._answer(request, error=fmt(INVALID_ACTION_OR_VERSION, request.path, ""))
+        action, version = request.query.get("Action", ""), request.query.get("Version", "")
+        if not action:
+            return self._answer(request, error=fmt(MISSING_PARAMETER, "Action"))
+        if not version:
+            return self._answer(request, error=fmt(MISSING_PARAMETER, "Version"))
+        access_key_id, error = verify_request(
+            method=request.method,
+            path=request.path or "/",
+            query_pairs=parse_qsl(request.query_string, keep_blank_values=True),
+            headers=dict(request.headers.items()),
+            body=request.body,
+            secret_for_access_key=self._secret_for,
+            now=datetime.fromtimestamp(self.core.wall_seconds(), UTC),
+        )
+        if error is not None:
+            return self._answer(request, error=error)
+        known = ACTIONS.get(action)
+        if known is None or version not in known[1] or request.method != known[0]:
+            return self._answer(request, error=fmt(INVALID_ACTION_OR_VERSION, action, version))
+        try:
+            params = self._params(request)
+            app = self._app(params, access_key_id or "")
+            handler = {
+                "StartWBRecord": self._start_wb,
+                "StopWBRecord": self._stop_wb,
+                "StartRecord": self._start,
+                "UpdateRecord": self._update,
+                "StopRecord": self._stop,
+                "GetRecordTask": self._get,
+            }[action]
+            return self._answer(request, result=handler(app, params))
+        except _Refusal as refusal:
+            return self._answer(request, error=refusal.error)
+
+    def _secret_for(self, access_key_id: str) -> str | None:
+        for app in self.core.apps_of(self.vendor):
+            if app.secrets.get("access_key_id") == access_key_id:
+                return app.secrets.get("secret_access_key", "")
+        return None
+
+    @staticmethod
+    def _params(request: Request) -> dict[str, Any]:
+        if request.method == "GET":
+            return dict(request.query)
+        if not request.body.strip():
+            raise _Refusal(BODY_IS_EMPTY)
+        try:
+            params = request.json()
+        except ValueError as error:
+            raise _Refusal(UNMARSHAL) from error
+        if not isinstance(params, dict):
+            raise _Refusal(UNMARSHAL)
+        return params
+
+    def _app(self, params: dict[str, Any], access_key_id: str) -> model.App:
+        app_id = params.get("AppId")
+        if not isinstance(app_id, str) or not app_id:
+            raise _Refusal(fmt(INVALID_PARAMETER, "AppId is required."))
+        app = self.core.app(self.vendor, app_id)
+        if app is None:
+            raise _Refusal(fmt(NOT_EXIST_APP_ID, app_id))
+        if app.secrets.get("access_key_id") != access_key_id:
+            raise _Refusal(
+                VolcError(
+                    403,
+                    100013,
+                    "AccessDenied",
+                    f"User is not authorized to perform: rtc on resource: {app_id}.",
+                )
+            )
+        return app
+
+    @staticmethod
+    def _ids(params: dict[str, Any]) -> tuple[str, str]:
+        room_id, task_id = params.get("RoomId"), params.get("TaskId")
+        if not isinstance(room_id, str) or not room_id:
+            raise _Refusal(fmt(INVALID_PARAMETER, "RoomId is required."))
+        if not isinstance(task_id, str) or not TASK_ID_PATTERN.match(task_id):
+            raise _Refusal(fmt(INVALID_PARAMETER, "TaskId must match [a-zA-Z0-9_@\\-.]{1,128}."))
+        return room_id, task_id
+
+    def _existing(self, app: model.App, room_id: str, task_id: str) -> model.Task | None:
+        task = self.core.task(self.vendor, app.app_id, task_id)
+        return task if task is not None and task.room_id == room_id else None
+
+    def _start_common(
+        self, app: model.App, params: dict[str, Any], *, mode: str, extra: dict[str, Any], idle_ms: int | None
+    ) -> str:
+        room_id, task_id = self._ids(params)
+        existing = self.core.task(self.vendor, app.app_id, task_id)
+        if existing is not None:
+            if existing.active and existing.room_id == room_id:
+                # A second start of a running AppId+RoomId+TaskId is answered, not refused (vendors.md §4).
+                return ALREADY_STARTED_RESULT
+            raise _Refusal(fmt(TASK_ALREADY_EXISTS, task_id))
+        self.core.create_task(
+            self.vendor,
+            app.app_id,
+            room_id,
+            task_id=task_id,
+            mode=mode,
+            record_user_id=str(params.get("UserId", "")),
+            params=params,
+            extra={**extra, "business_id": str(params.get("BusinessId", ""))},
+            idle_timeout_ms=idle_ms,
+        )
+        return "ok"
+
+    def _start_wb(self, app: model.App, params: dict[str, Any]) -> str:
+        if not isinstance(params.get("UserId"), str) or not params["UserId"]:
+            raise _Refusal(fmt(INVALID_PARAMETER, "UserId is required."))
+        if app.settings.get("wb_record_mode") == "signalling":
+            # Seed 000: with signalling-data recording configured in the console, the API call fails.
+            raise _Refusal(RECORD_NOT_ENABLED.with_message("Whiteboard video recording is not enabled."))
+        return self._start_common(app, params, mode="whiteboard", extra={"formats": ["mp4"]}, idle_ms=None)
+
+    def _start(self, app: model.App, params: dict[str, Any]) -> str:
+        record_mode = params.get("RecordMode", 0)
+        if record_mode not in (0, 1):
+            raise _Refusal(fmt(INVALID_PARAMETER, "RecordMode must be 0 or 1."))
+        control = params.get("Control") or {}
+        if not isinstance(control, dict):
+            raise _Refusal(fmt(INVALID_PARAMETER, "Control must be an object."))
+        max_idle = control.get("MaxIdleTime", MAX_IDLE_DEFAULT_SECONDS)
+        if not isinstance(max_idle, int) or not 10 <= max_idle <= 86400:
+            raise _Refusal(fmt(INVALID_PARAMETER, "Control.MaxIdleTime must be within [10, 86400]."))
+        file_formats = (params.get("FileFormatConfig") or {}).get("FileFormat") or ["MP4"]
+        if not isinstance(file_formats, list) or not file_formats:
+            raise _Refusal(fmt(INVALID_PARAMETER, "FileFormatConfig.FileFormat must be a list."))
+        unknown = {str(f).upper() for f in file_formats} - {"MP4", "HLS", "FLV", "MP3", "AAC", "M4A"}
+        if unknown:
+            raise _Refusal(fmt(INVALID_PARAMETER, f"Unknown FileFormat {sorted(unknown)}."))
+        formats = [f.lower() for f in (str(f).upper() for f in file_formats) if f in ("MP4", "HLS")]
+        if not formats:
+            raise _Refusal(fmt(INVALID_PARAMETER, "The sandbox records MP4 or HLS only."))
+        return self._start_common(
+            app,
+            params,
+            mode="individual" if record_mode == 1 else "mixed",
+            extra={"formats": formats},
+            idle_ms=max_idle * 1000,
+        )
+
+    def _active(self, app: model.App, params: dict[str, Any], *, whiteboard: bool) -> model.Task:
+        room_id, task_id = self._ids(params)
+        task = self._existing(app, room_id, task_id)
+        if task is None or task.stop_requested or (task.mode == "whiteboard") != whiteboard:
+            raise _Refusal(fmt(ACTIVE_TASK_NOT_FOUND, task_id))
+        return task
+
+    def _stop_wb(self, app: model.App, params: dict[str, Any]) -> str:
+        self.core.request(self._active(app, params, whiteboard=True), model.STOP)
+        return "ok"
+
+    def _stop(self, app: model.App, params: dict[str, Any]) -> str:
+        self.core.request(self._active(app, params, whiteboard=False), model.STOP)
+        return "ok"
+
+    def _update(self, app: model.App, params: dict[str, Any]) -> str:
+        task = self._active(app, params, whiteboard=False)
+        # Layout and subscription only: Volcengine has no pause (vendors.md §4).
+        task.extra["layout"] = {k: params[k] for k in ("Layout", "TargetStreams") if k in params}
+        self.core.save_task(task)
+        return "ok"
+
+    def _get(self, app: model.App, params: dict[str, Any]) -> dict[str, Any]:
+        room_id, task_id = self._ids(params)
+        task = self._existing(app, room_id, task_id)
+        # GetRecordTask for a whiteboard task is assumed to work: no WB query action is documented.
+        if task is None:
+            raise _Refusal(fmt(ACTIVE_TASK_NOT_FOUND, task_id))
+        return {"RecordTask": self._record_task(task)}
+
+    # ---- the vendor's view -------------------------------------------------------------------
+    def vendor_state(self, task: model.Task) -> str:
+        return str(STATUS[task.state])
+
+    def _stop_reason(self, task: model.Task) -> str:
+        if task.state == model.FAILED:
+            return STOP_REASON_START_FAILED if task.started_ms is None else STOP_REASON_UNKNOWN
+        if task.state != model.FINISHED:
+            return STOP_REASON_NONE
+        return STOP_REASON.get(task.finish_reason or "", STOP_REASON_UNKNOWN)
+
+    def _record_task(self, task: model.Task) -> dict[str, Any]:
+        ended = task.state in model.TERMINAL_STATES
+        files = self.core.segments_of(task) if ended else []
+        return {
+            "StartTime": task.started_ms or 0,
+            "EndTime": (task.stopped_ms or task.finished_ms or 0) if ended else 0,
+            "Status": STATUS[task.state],
+            "StopReason": self._stop_reason(task),
+            "RecordFileList": [self._file(task, s) for s in files],
+        }
+
+    def _file(self, task: model.Task, segment: model.Segment) -> dict[str, Any]:
+        whiteboard = segment.kind == model.WHITEBOARD
+        if segment.kind == model.MIXED or whiteboard:
+            streams = [
+                {"Index": index, "StreamType": 0, "UserId": s.user_id}
+                for index, s in enumerate(self._room_streams(task))
+            ]
+        else:
+            streams = [
+                {
+                    "Index": 0,
+                    "StreamType": 1 if segment.kind == model.SCREEN else 0,
+                    "UserId": segment.user_id,
+                }
+            ]
+        wide = segment.kind == model.MIXED or whiteboard
+        return {
+            "Vid": segment.file_id,
+            "ObjectKey": segment.path,
+            "Duration": segment.duration_ms,
+            "Size": segment.size,
+            "StartTime": segment.start_ms,
+            "StreamList": streams,
+            "VideoCodec": "h264",
+            "AudioCodec": "" if whiteboard else "aac",
+            "VideoWidth": 1280 if wide else 640,
+            "VideoHeight": 720 if wide else 360,
+        }
+
+    def _room_streams(self, task: model.Task) -> list[model.ScenarioStream]:
+        room = self.core.room(self.vendor, task.app_id, task.room_id)
+        return [s for s in room.streams if s.kind in (model.CAMERA, model.AUDIO)]
+
+    def plan_streams(self, task: model.Task, room: model.Room) -> list[PlannedStream]:
+        formats = tuple(task.extra.get("formats", ["mp4"]))
+        if task.mode == "whiteboard":
+            # The server renders the whiteboard page whether or not anyone draws (seed 000).
+            return [PlannedStream(user_id="", kind=model.WHITEBOARD, presence=((0, None),), formats=formats)]
+        streams = [s for s in room.streams if s.kind != model.WHITEBOARD]
+        if task.mode == "mixed":
+            presence = _union([iv for s in streams for iv in s.intervals])
+            return [PlannedStream(user_id="", kind=model.MIXED, presence=tuple(presence), formats=formats)]
+        return [
+            PlannedStream(
+                user_id=s.user_id,
+                kind=s.kind,
+                presence=tuple((a, b) for a, b in s.intervals),
+                formats=formats,
+            )
+            for s in streams
+        ]
+
+    # ---- callbacks ---------------------------------------------------------------------------
+    def on_state(self, task: model.Task, event: str) -> None:
+        data: dict[str, Any] = {
+            "AppId": task.app_id,
+            "BusinessId": task.extra.get("business_id", ""),
+            "RoomId": task.room_id,
+            "TaskId": task.task_id,
+        }
+        if event == "started":
+            self._emit(task, EVENT_RECORD_STARTED, data)
+        elif event == "stopped":
+            self._emit(
+                task,
+                EVENT_RECORD_STOPPED,
+                {**data, "StopReason": STOP_REASON.get(task.finish_reason or "", "")},
+            )
+        elif event == "finished":
+            files = [self._file(task, s) for s in self.core.segments_of(task)]
+            self._emit(
+                task,
+                EVENT_RECORD_UPLOAD_DONE,
+                {
+                    **data,
+                    "Code": 0 if files else 1,
+                    "ErrorMessage": "" if files else "no file",
+                    "RecordFileList": files,
+                },
+            )
+        elif event == "failed":
+            self._emit(task, EVENT_RECORD_STOPPED, {**data, "StopReason": self._stop_reason(task), "Code": 1})
+
+    def _emit(self, task: model.Task, event_type: str, data: dict[str, Any]) -> None:
+        payload = {
+            "EventType": event_type,
+            "EventData": data,
+            "EventTime": event_time(datetime.fromtimestamp(self.core.now_ms() / 1000, UTC)),
+            "EventId": uuid.uuid4().hex,
+        }
+        self.core.emit_callback(task, event_type, payload)
+
+    def build_callback(self, app: model.App, record: model.CallbackRecord, url: str) -> OutgoingCallback:
+        payload = record.payload
+        body = callback_body(
+            event_type=payload["EventType"],
+            event_data=payload["EventData"],
+            event_time=payload["EventTime"],
+            event_id=payload["EventId"],
+            app_id=app.app_id,
+            nonce=secrets.token_hex(4),
+            secret=app.secrets.get("callback_secret", ""),
+        )
+        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return OutgoingCallback(url=url, body=raw, headers={"Content-Type": "application/json"})
+
+    def callback_acknowledged(self, status: int, body: bytes) -> bool:
+        return status == 200
