@@ -463,3 +463,23 @@ def test_restart_keeps_tasks(sandbox_fresh):
     result = tic(sandbox_fresh, "query", {"task_id": task_id})
     assert (result["status"], result["total_time"]) == ("finished", 32_000)
     assert len(result["video_info"]) == 2
+
+
+def test_latency_and_timeout_faults_over_http(sandbox_fresh):
+    provision_tic(sandbox_fresh)
+    sandbox_fresh.faults(vendor="tencent_tic", action="query", latency_ms=300)
+    began = time.monotonic()
+    assert tic(sandbox_fresh, "query", {"task_id": "x"})["error_code"] == 20005
+    assert time.monotonic() - began >= 0.3
+
+    sandbox_fresh.faults(vendor="tencent_tic", action="query", latency_ms=0, timeout=True, timeout_ms=2_000)
+    expire = int(time.time()) + 60
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{sandbox_fresh.base_url('tencent_tic')}/record/v1/online/query",
+            params={"sdkappid": TIC_APP, "sign": tic_sign(expire), "expire_time": expire, "random": 1},
+            content=b'{"task_id": "x"}',
+            timeout=0.5,
+        )
+    sandbox_fresh.control("DELETE", "/control/faults")
+    assert tic(sandbox_fresh, "query", {"task_id": "x"})["error_code"] == 20005
