@@ -690,3 +690,27 @@ def test_agora_basic_auth_header_shape_is_plain_rfc7617(sandbox_fresh):
         headers={"Authorization": f"Basic {token}", "Content-Type": "application/json;charset=utf-8"},
     )
     assert response.status_code == 200 and response.json()["resourceId"]
+
+
+def test_injected_faults_arrive_in_each_vendors_own_envelope(sandbox_fresh):
+    sandbox = sandbox_fresh
+    sandbox.provision("agora", AGORA_APP, AGORA_SECRETS)
+    sandbox.provision(
+        "zego", ZEGO_APP, {"server_secret": ZEGO_SECRET, "callback_secret": ZEGO_CALLBACK_SECRET}
+    )
+    provision_volc(sandbox)
+    sandbox.faults(vendor="agora", action="acquire", error_rate=1, error_code="65")
+    sandbox.faults(vendor="zego", action="DescribeRecordStatus", error_rate=1)
+    sandbox.faults(vendor="volcengine", action="StartWBRecord", error_rate=1)
+
+    agora = Agora(sandbox).acquire("faulty")
+    assert agora.status_code == 400 and agora.json()["code"] == 65
+    assert zego(sandbox, "DescribeRecordStatus", {"TaskId": "x" * 16})["Code"] == 300010000
+    error = volc_error(
+        volc_service(sandbox),
+        "StartWBRecord",
+        {"AppId": VOLC_APP, "RoomId": "r", "TaskId": "t", "UserId": "u"},
+    )
+    assert (error["Code"], error["CodeN"]) == ("InternalError", 100014)
+    # Only the targeted action is hit.
+    assert zego(sandbox, "StopRecord", {"TaskId": "x" * 16})["Code"] == 300001000

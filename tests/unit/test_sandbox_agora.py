@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from recordings.sandbox import model
 from recordings.sandbox.protocols import agora as ag
 
 
@@ -200,3 +201,70 @@ def test_onhold_request():
     assert ag.onhold_request({"webRecordingConfig": {"onhold": True}}) is True
     assert ag.onhold_request({"webRecordingConfig": {"onhold": False}}) is False
     assert ag.onhold_request({"streamSubscribe": {}}) is None
+
+
+def _task(mode: str, **extra) -> model.Task:
+    return model.Task(vendor="agora", app_id="A", task_id="s" * 32, room_id="c", mode=mode, extra=extra)
+
+
+def _room() -> model.Room:
+    return model.Room(
+        vendor="agora",
+        app_id="A",
+        room_id="c",
+        streams=[
+            model.ScenarioStream("1", model.CAMERA, [[0, 10_000]]),
+            model.ScenarioStream("2", model.CAMERA, [[5_000, 20_000]]),
+            model.ScenarioStream("", model.WHITEBOARD, [[0, None]]),
+        ],
+    )
+
+
+def test_web_plan_is_one_page_stream_as_hls_plus_mp4_slices_of_max_video_duration():
+    protocol = ag.AgoraProtocol(core=None)
+    plans = protocol.plan_streams(_task("web_page", file_types=["hls", "mp4"], slice_ms=45 * 60_000), _room())
+    assert [(p.kind, p.formats, p.slice_ms, p.presence) for p in plans] == [
+        (model.WEB, ("hls",), None, ((0, None),)),
+        (model.WEB, ("mp4",), 45 * 60_000, ((0, None),)),
+    ]
+
+
+def test_mix_plan_merges_rtc_streams_and_ignores_the_whiteboard():
+    protocol = ag.AgoraProtocol(core=None)
+    [plan] = protocol.plan_streams(_task("mixed", file_types=["hls"]), _room())
+    assert (plan.kind, plan.user_id, plan.presence, plan.formats) == (
+        model.MIXED,
+        "0",
+        ((0, 20_000),),
+        ("hls",),
+    )
+
+
+def test_individual_plan_is_one_hls_per_uid():
+    protocol = ag.AgoraProtocol(core=None)
+    plans = protocol.plan_streams(_task("individual", file_types=["hls"]), _room())
+    assert [(p.user_id, p.formats) for p in plans] == [("1", ("hls",)), ("2", ("hls",))]
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        (model.PREPARED, 2),
+        (model.RECORDING, 5),
+        (model.PAUSED, 5),
+        (model.STOPPED, 7),
+        (model.FINISHED, 8),
+        (model.FAILED, 20),
+    ],
+)
+def test_query_status_codes(state, status):
+    task = _task("web_page")
+    task.state = state
+    assert ag.AgoraProtocol(core=None).vendor_state(task) == str(status)
+
+
+def test_only_the_web_start_waits_for_the_page():
+    protocol = ag.AgoraProtocol(core=None)
+    assert protocol.transition_delay(_task("web_page"), model.START) == 5_000
+    assert protocol.transition_delay(_task("web_page"), model.PAUSE) == 0
+    assert protocol.transition_delay(_task("mixed"), model.START) == 0

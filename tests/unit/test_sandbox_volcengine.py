@@ -12,6 +12,7 @@ from volcengine.auth.SignerV4 import SignerV4
 from volcengine.auth.SignParam import SignParam
 from volcengine.Credentials import Credentials
 
+from recordings.sandbox import model
 from recordings.sandbox.protocols import volcengine as vo
 
 # Inputs of doc 6348/69859 as recorded in vendors.md §4, and the signature the SDK computes.
@@ -256,3 +257,30 @@ def test_callback_body_carries_event_data_as_a_json_string_and_verifies():
 
 def test_canonical_query_escapes_like_rfc3986():
     assert vo.canonical_query([("b", "x y"), ("a", "1+2"), ("a", "0")]) == "a=1%2B2&a=0&b=x%20y"
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "status", "stop_reason"),
+    [
+        (model.PREPARED, None, 1, ""),
+        (model.RECORDING, None, 2, ""),
+        (model.STOPPED, model.REASON_API, 2, ""),
+        (model.FINISHED, model.REASON_API, 3, "StopByAPI"),
+        (model.FINISHED, model.REASON_IDLE, 3, "IdleTimeOut"),
+        (model.FAILED, model.REASON_ERROR, 4, "StartTaskFailed"),
+    ],
+)
+def test_record_task_status_and_stop_reason(state, reason, status, stop_reason):
+    task = model.Task(
+        vendor="volcengine", app_id="a", task_id="t", room_id="r", state=state, finish_reason=reason
+    )
+    protocol = vo.VolcengineProtocol(core=None)
+    assert protocol.vendor_state(task) == str(status)
+    assert protocol._stop_reason(task) == stop_reason
+
+
+def test_whiteboard_plan_renders_the_page_throughout():
+    task = model.Task(vendor="volcengine", app_id="a", task_id="t", room_id="r", mode="whiteboard")
+    room = model.Room(vendor="volcengine", app_id="a", room_id="r", streams=[])
+    [plan] = vo.VolcengineProtocol(core=None).plan_streams(task, room)
+    assert (plan.kind, plan.presence, plan.formats) == (model.WHITEBOARD, ((0, None),), ("mp4",))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from recordings.sandbox import model
 from recordings.sandbox.protocols import zego as zg
 
 # Vectors quoted by vendors.md §3 from ZEGO's own documents.
@@ -150,3 +151,46 @@ def test_file_info_is_the_snake_case_mirror_of_record_files():
         "begin_timestamp": 1700000000000,
         "status": 3,
     }
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        (model.PREPARED, 1),
+        (model.RECORDING, 2),
+        (model.STOPPED, 3),
+        (model.FINISHED, 3),
+        (model.FAILED, 4),
+        (model.PAUSED, 5),
+    ],
+)
+def test_task_status_mapping(state, status):
+    assert zg.STATUS[state] == status
+
+
+def test_single_stream_plan_honours_record_stream_list_and_has_whiteboard():
+    room = model.Room(
+        vendor="zego",
+        app_id="1",
+        room_id="r",
+        streams=[
+            model.ScenarioStream("u1", model.CAMERA, [[0, None]]),
+            model.ScenarioStream("u1", model.SCREEN, [[0, 5_000]]),
+            model.ScenarioStream("u2", model.CAMERA, [[0, None]]),
+            model.ScenarioStream("", model.WHITEBOARD, [[0, None]]),
+        ],
+    )
+    task = model.Task(
+        vendor="zego",
+        app_id="1",
+        task_id="t",
+        room_id="r",
+        mode="individual",
+        params={"RecordInputParams": {"RecordMode": 1, "RecordStreamList": [{"StreamId": "u1_screen"}]}},
+        extra={"format": "hls"},
+    )
+    plans = zg.ZegoProtocol(core=None).plan_streams(task, room)
+    assert [(p.user_id, p.kind, p.formats) for p in plans] == [("u1", model.SCREEN, ("hls",))]
+    task.params["RecordInputParams"]["HasWhiteboard"] = True
+    kinds = [p.kind for p in zg.ZegoProtocol(core=None).plan_streams(task, room)]
+    assert kinds == [model.SCREEN, model.WHITEBOARD]
