@@ -524,11 +524,11 @@ class ZegoAdapter:
         return params
 
     def recover_start(self, spec: StartSpec) -> TaskRef | None:
-        """DescribeTasks (query-record-task-list.md): the room's running tasks begun in the last
-        RECOVERY_WINDOW. ZEGO's TaskId is its own and StartRecord carries no caller tag, so the room and
-        the time are all that identify the lost start: one running task is this intent's; none means
-        it made none (a start that arrived would still be running: MaxIdleTime is at least 5 s only
-        when nobody publishes, and then there is nothing to lose); several cannot be told apart."""
+        """DescribeTasks (query-record-task-list.md): this room's running tasks begun within
+        RECOVERY_WINDOW. ZEGO chooses the TaskId and StartRecord carries no tag of ours, so the room and
+        the time are all that tie a task to the lost start: one running task is this intent's, none means
+        the start made nothing still running, several cannot be told apart (VendorError). A recording
+        that started and already ended inside the window is not looked for: it holds no room to retry."""
         now_ms = int(self.clock() * 1000)
         body = {
             "Status": 2,
