@@ -528,7 +528,8 @@ class ZegoAdapter:
         RECOVERY_WINDOW. ZEGO chooses the TaskId and StartRecord carries no tag of ours, so the room and
         the time are all that tie a task to the lost start: one running task is this intent's, none means
         the start made nothing still running, several cannot be told apart (VendorError). A recording
-        that started and already ended inside the window is not looked for: it holds no room to retry."""
+        that started and already ended inside the window is not looked for, so a retry after that makes
+        a second recording, never two running at once."""
         now_ms = int(self.clock() * 1000)
         body = {
             "Status": 2,
