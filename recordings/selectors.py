@@ -1,0 +1,573 @@
+"""Reads for the staff pages: what is live, what needs attention, the review list, a class's timeline.
+
+Nothing here writes. Each function runs a small, fixed number of queries whatever the data size:
+the timeline of a 300-user, 3,000-segment class is laid out from one query on segments.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+)
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from dashboard.roles import role_flags
+from recordings.choices import (
+    ACTIVE_STATES,
+    ArchiveStatus,
+    DeliveryOutcome,
+    DesiredState,
+    ObservedState,
+    SegmentKind,
+)
+from recordings.lifecycle import STUCK_AFTER
+from recordings.models import (
+    AuditEvent,
+    CallbackDelivery,
+    RecordingTask,
+    Room,
+    Segment,
+    VendorCall,
+)
+from recordings.permissions import visible_tasks
+
+# How long staff's wish (pause, resume, stop) may go unobserved before it counts as stuck.
+UNANSWERED_AFTER = timedelta(minutes=2)
+ATTENTION_WINDOW = timedelta(days=7)
+EXPIRY_WARNING = timedelta(hours=48)
+
+KIND_ORDER = [
+    SegmentKind.CAMERA,
+    SegmentKind.SCREEN,
+    SegmentKind.WHITEBOARD,
+    SegmentKind.MIXED,
+    SegmentKind.AUDIO,
+]
+KIND_LABELS = dict(SegmentKind.choices)
+
+
+def _with_people(tasks: QuerySet[RecordingTask]) -> QuerySet[RecordingTask]:
+    return tasks.select_related("app", "room", "requested_by", "desired_by")
+
+
+# ---------------------------------------------------------------- home
+
+
+def live_tasks(user) -> list[RecordingTask]:
+    """Recordings not yet finished or failed, oldest first (the longest-running on top)."""
+    tasks = visible_tasks(user).filter(observed_state__in=ACTIVE_STATES).order_by("created_at")
+    return list(_with_people(tasks)[:200])
+
+
+def recent_tasks(user, limit: int = 10) -> list[RecordingTask]:
+    return list(_with_people(visible_tasks(user)).order_by("-created_at")[:limit])
+
+
+@dataclass(frozen=True)
+class Attention:
+    failed: list[RecordingTask]
+    stuck: list[RecordingTask]
+    vendor_errors: list[dict]
+    rejected_callbacks: list[dict]
+    expiring: list[dict]
+
+    @property
+    def count(self) -> int:
+        return (
+            len(self.failed)
+            + len(self.stuck)
+            + len(self.vendor_errors)
+            + len(self.rejected_callbacks)
+            + len(self.expiring)
+        )
+
+
+def needs_attention(user, *, now: datetime | None = None) -> Attention:
+    """Five lists, five queries: failed, stuck, vendor errors, rejected callbacks, files about to expire."""
+    now = now or timezone.now()
+    since = now - ATTENTION_WINDOW
+    visible = visible_tasks(user)
+    flags = role_flags(user)
+
+    failed = list(
+        _with_people(visible.filter(observed_state=ObservedState.FAILED, created_at__gte=since)).order_by(
+            "-created_at"
+        )[:20]
+    )
+
+    stuck_q = Q()
+    for state, limit in STUCK_AFTER.items():
+        stuck_q |= Q(observed_state=state, state_changed_at__lt=now - limit)
+    unanswered = (
+        Q(desired_state=DesiredState.PAUSED, observed_state=ObservedState.RECORDING)
+        | Q(desired_state=DesiredState.RECORDING, observed_state=ObservedState.PAUSED)
+        | Q(
+            desired_state=DesiredState.STOPPED,
+            observed_state__in=[ObservedState.RECORDING, ObservedState.PAUSED],
+        )
+    )
+    stuck_q |= unanswered & Q(state_changed_at__lt=now - UNANSWERED_AFTER)
+    stuck = list(_with_people(visible.filter(stuck_q)).order_by("state_changed_at")[:20])
+
+    calls = VendorCall.objects.filter(created_at__gte=now - timedelta(hours=24)).filter(
+        ~Q(error_kind="") | ~Q(vendor_code="")
+    )
+    if not flags.reads_everything:
+        calls = calls.filter(task__in=visible)
+    vendor_errors = list(
+        calls.values("app__name", "app__vendor", "action", "vendor_code", "error_kind")
+        .annotate(count=Count("id"), latest=Max("created_at"))
+        .order_by("-count")[:10]
+    )
+
+    rejected: list[dict] = []
+    if flags.reads_everything:
+        rejected = list(
+            CallbackDelivery.objects.filter(
+                outcome=DeliveryOutcome.REJECTED, received_at__gte=now - timedelta(hours=24)
+            )
+            .values("vendor", "app__name", "rejection_reason")
+            .annotate(count=Count("id"), first=Min("received_at"))
+            .order_by("-count")[:10]
+        )
+
+    expiring = list(
+        Segment.objects.filter(
+            task__in=visible,
+            vendor_expires_at__gte=now,
+            vendor_expires_at__lt=now + EXPIRY_WARNING,
+        )
+        .exclude(archive_status=ArchiveStatus.ARCHIVED)
+        .values("task_id", "task__room__title")
+        .annotate(count=Count("id"), expires=Min("vendor_expires_at"))
+        .order_by("expires")[:20]
+    )
+    return Attention(failed, stuck, vendor_errors, rejected, expiring)
+
+
+# ---------------------------------------------------------------- review
+
+
+SORTS = {
+    "newest": ("-created_at",),
+    "oldest": ("created_at",),
+    "longest": (F("duration").desc(nulls_last=True), "-created_at"),
+    "shortest": (F("duration").asc(nulls_last=True), "-created_at"),
+    "room": ("room__title", "-created_at"),
+    "state": ("observed_state", "-created_at"),
+    "vendor": ("app__vendor", "app__name", "-created_at"),
+}
+
+
+@dataclass(frozen=True)
+class ReviewFilters:
+    q: str = ""
+    vendor: str = ""
+    app: int | None = None
+    room: int | None = None
+    teacher: int | None = None
+    state: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    has_errors: bool | None = None
+    min_minutes: int | None = None
+    max_minutes: int | None = None
+    sort: str = "newest"
+
+
+def _errors_exist():
+    return Exists(
+        VendorCall.objects.filter(task=OuterRef("pk")).filter(~Q(error_kind="") | ~Q(vendor_code=""))
+    )
+
+
+def review(user, filters: ReviewFilters) -> QuerySet[RecordingTask]:
+    """The classes the user may read, filtered and sorted; one query per page (plus the count)."""
+    tasks = visible_tasks(user).annotate(
+        duration=ExpressionWrapper(
+            Coalesce("stopped_at", Now()) - F("started_at"), output_field=DurationField()
+        ),
+        segment_count=Count("segments", distinct=True),
+        has_vendor_errors=_errors_exist(),
+    )
+    if filters.q:
+        q = filters.q.strip()
+        match = (
+            Q(room__title__icontains=q)
+            | Q(room__room_id__icontains=q)
+            | Q(vendor_task_id__icontains=q)
+            | Q(requested_by__username__icontains=q)
+            | Q(error_code__icontains=q)
+        )
+        if q.lstrip("#").isdigit():
+            match |= Q(pk=int(q.lstrip("#")))
+        tasks = tasks.filter(match)
+    if filters.vendor:
+        tasks = tasks.filter(app__vendor=filters.vendor)
+    if filters.app:
+        tasks = tasks.filter(app_id=filters.app)
+    if filters.room:
+        tasks = tasks.filter(room_id=filters.room)
+    if filters.teacher:
+        teaches = Room.teachers.through.objects.filter(room_id=OuterRef("room_id"), user_id=filters.teacher)
+        tasks = tasks.filter(Q(requested_by_id=filters.teacher) | Q(Exists(teaches)))
+    if filters.state:
+        tasks = tasks.filter(observed_state=filters.state)
+    # __date compares in the active time zone: "yesterday" means the user's yesterday.
+    if filters.date_from:
+        tasks = tasks.filter(created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        tasks = tasks.filter(created_at__date__lte=filters.date_to)
+    if filters.has_errors is True:
+        tasks = tasks.filter(
+            Q(observed_state=ObservedState.FAILED) | ~Q(error_code="") | Q(has_vendor_errors=True)
+        )
+    elif filters.has_errors is False:
+        tasks = tasks.exclude(observed_state=ObservedState.FAILED).filter(
+            error_code="", has_vendor_errors=False
+        )
+    if filters.min_minutes is not None:
+        tasks = tasks.filter(duration__gte=timedelta(minutes=filters.min_minutes))
+    if filters.max_minutes is not None:
+        tasks = tasks.filter(duration__lte=timedelta(minutes=filters.max_minutes))
+    order = SORTS.get(filters.sort, SORTS["newest"])
+    return _with_people(tasks).order_by(*order, "-pk")
+
+
+# ---------------------------------------------------------------- the class page
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    at: datetime
+    source: str  # "audit" | "call" | "callback"
+    item: object
+
+
+def event_log(task: RecordingTask, limit: int = 300) -> list[LogEntry]:
+    """Who did what, every vendor call and every callback of one class, newest first (three queries)."""
+    entries = [
+        LogEntry(e.created_at, "audit", e)
+        for e in AuditEvent.objects.filter(task=task).select_related("actor").order_by("-created_at")[:limit]
+    ]
+    entries += [
+        LogEntry(c.created_at, "call", c)
+        for c in VendorCall.objects.filter(task=task).order_by("-created_at")[:limit]
+    ]
+    entries += [
+        LogEntry(d.received_at, "callback", d)
+        for d in CallbackDelivery.objects.filter(task=task)
+        .defer("raw_body", "headers", "query")
+        .order_by("-received_at")[:limit]
+    ]
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:limit]
+
+
+def latest_failed_call(task: RecordingTask) -> VendorCall | None:
+    return (
+        VendorCall.objects.filter(task=task)
+        .filter(~Q(error_kind="") | ~Q(vendor_code=""))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+# ---------------------------------------------------------------- the timeline
+
+ZOOM_WINDOWS_MS = {"10m": 10 * 60_000, "1m": 60_000}
+# Tick spacings to choose from, in ms; the timeline takes the first that leaves room for a label.
+TICK_STEPS_MS = [
+    5_000,
+    10_000,
+    15_000,
+    30_000,
+    60_000,
+    2 * 60_000,
+    5 * 60_000,
+    10 * 60_000,
+    15 * 60_000,
+    30 * 60_000,
+    3_600_000,
+    2 * 3_600_000,
+    6 * 3_600_000,
+]
+TICKS_PER_SCREEN = 10
+USERS_PER_PAGE = 40
+# Gaps shorter than this are the vendor's file boundaries, not holes worth pointing at.
+GAP_MIN_MS = 2_000
+
+
+@dataclass
+class SegmentBox:
+    offset_ms: int
+    duration_ms: int
+    left: float
+    width: float
+    start: datetime
+    end: datetime
+    size_bytes: int
+    url: str
+
+
+@dataclass
+class Lane:
+    user_id: str
+    kind: str
+    segments: list[SegmentBox] = field(default_factory=list)
+    gaps: int = 0
+
+    @property
+    def kind_label(self):
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def key(self) -> str:
+        return f"{self.user_id}/{self.kind}"
+
+
+@dataclass
+class UserGroup:
+    user_id: str
+    lanes: list[Lane]
+
+    @property
+    def label(self):
+        return self.user_id or _("Whole room")
+
+
+@dataclass
+class Tick:
+    left: float
+    at: datetime
+
+
+@dataclass
+class Band:
+    left: float
+    width: float
+    start: datetime
+    end: datetime | None
+
+
+@dataclass
+class Timeline:
+    origin: datetime
+    duration_ms: int
+    zoom: str
+    scale: float  # track width in screens
+    ticks: list[Tick]
+    pauses: list[Band]
+    groups: list[UserGroup]
+    shown_groups: list[UserGroup]
+    segment_count: int
+    live: bool
+    show: int
+    tick_seconds: bool
+
+    @property
+    def user_count(self) -> int:
+        return len(self.groups)
+
+    @property
+    def hidden_users(self) -> int:
+        return len(self.groups) - len(self.shown_groups)
+
+    @property
+    def next_show(self) -> int:
+        return self.show + USERS_PER_PAGE
+
+    @property
+    def origin_ms(self) -> int:
+        return int(self.origin.timestamp() * 1000)
+
+
+def _pct(value_ms: int, total_ms: int) -> float:
+    return round(100 * value_ms / total_ms, 3) if total_ms else 0.0
+
+
+def _tick_step(window_ms: int) -> int:
+    for step in TICK_STEPS_MS:
+        if window_ms / step <= TICKS_PER_SCREEN:
+            return step
+    return TICK_STEPS_MS[-1]
+
+
+def timeline(
+    task: RecordingTask,
+    *,
+    zoom: str = "fit",
+    show: int = USERS_PER_PAGE,
+    now: datetime | None = None,
+) -> Timeline:
+    """Lanes (one per user and kind, grouped by user), ticks and pause bands on one wall-clock axis.
+
+    One query (the segments, as tuples), whatever the segment count; `task` comes with its row.
+    Every user is laid out so the counts are right, but only the first `show` users are returned for
+    drawing, so a 300-user class starts light and loads more on request.
+    """
+    now = now or timezone.now()
+    origin = task.started_at or task.created_at
+    rows = list(
+        Segment.objects.filter(task=task)
+        .order_by("offset_ms", "pk")
+        .values_list("user_id", "kind", "offset_ms", "duration_ms", "size_bytes", "vendor_url")
+    )
+    live = not task.is_terminal
+    if task.stopped_at:
+        wall_end_ms = int((task.stopped_at - origin).total_seconds() * 1000)
+    elif live:
+        wall_end_ms = int((now - origin).total_seconds() * 1000)
+    else:
+        wall_end_ms = 0
+    media_end_ms = max((offset + duration for _u, _k, offset, duration, _s, _url in rows), default=0)
+    pause_end_ms = max((end or start for start, end in _pauses(task)), default=0)
+    total = max(wall_end_ms, media_end_ms, pause_end_ms, 1_000)
+
+    window = ZOOM_WINDOWS_MS.get(zoom)
+    if window is None:
+        zoom, window = "fit", total
+    scale = max(1.0, total / window)
+    step = _tick_step(min(window, total))
+    # Ticks fall on round wall-clock times (10:05, 10:10), not on round offsets from an odd start.
+    origin_ms = int(origin.timestamp() * 1000)
+    first = -(origin_ms % step) + (step if origin_ms % step else 0)
+    ticks = [Tick(_pct(t, total), origin + timedelta(milliseconds=t)) for t in range(first, total + 1, step)]
+
+    pauses = []
+    for start, end in _pauses(task):
+        stop = end if end is not None else total
+        pauses.append(
+            Band(
+                _pct(start, total),
+                _pct(max(stop - start, 0), total),
+                origin + timedelta(milliseconds=start),
+                origin + timedelta(milliseconds=end) if end is not None else None,
+            )
+        )
+    pause_spans = [(start, end if end is not None else total) for start, end in _pauses(task)]
+
+    lanes: OrderedDict[tuple[str, str], Lane] = OrderedDict()
+    first_seen: dict[str, int] = {}
+    for user_id, kind, offset, duration, size, url in rows:
+        lane = lanes.get((user_id, kind))
+        if lane is None:
+            lane = lanes[(user_id, kind)] = Lane(user_id, kind)
+            first_seen.setdefault(user_id, offset)
+        elif lane.segments:
+            previous = lane.segments[-1]
+            gap_start = previous.offset_ms + previous.duration_ms
+            if offset - gap_start >= GAP_MIN_MS and not _inside_pause(gap_start, offset, pause_spans):
+                lane.gaps += 1
+        lane.segments.append(
+            SegmentBox(
+                offset,
+                duration,
+                _pct(offset, total),
+                max(_pct(duration, total), 0.05),
+                origin + timedelta(milliseconds=offset),
+                origin + timedelta(milliseconds=offset + duration),
+                size,
+                url,
+            )
+        )
+    by_user: OrderedDict[str, list[Lane]] = OrderedDict()
+    # Room-wide lanes (whiteboard, mix) first, then people in the order they joined.
+    for user_id in sorted(first_seen, key=lambda u: (u != "", first_seen[u], u)):
+        by_user[user_id] = []
+    for (user_id, _kind), lane in lanes.items():
+        by_user[user_id].append(lane)
+    groups = [
+        UserGroup(user_id, sorted(user_lanes, key=lambda lane: _kind_rank(lane.kind)))
+        for user_id, user_lanes in by_user.items()
+    ]
+    show = max(USERS_PER_PAGE, show)
+    return Timeline(
+        origin=origin,
+        duration_ms=total,
+        zoom=zoom,
+        scale=round(scale, 3),
+        ticks=ticks,
+        pauses=pauses,
+        groups=groups,
+        shown_groups=groups[:show],
+        segment_count=len(rows),
+        live=live,
+        show=show,
+        tick_seconds=step < 60_000,
+    )
+
+
+def _kind_rank(kind: str) -> int:
+    try:
+        return KIND_ORDER.index(kind)
+    except ValueError:
+        return len(KIND_ORDER)
+
+
+def _pauses(task: RecordingTask) -> list[tuple[int, int | None]]:
+    spans = []
+    for item in task.pause_intervals or []:
+        if not item:
+            continue
+        start = int(item[0])
+        end = int(item[1]) if len(item) > 1 and item[1] is not None else None
+        spans.append((start, end))
+    return spans
+
+
+def _inside_pause(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    """A gap the recording was paused for is expected, not a hole."""
+    return any(p_start <= start + GAP_MIN_MS and end - GAP_MIN_MS <= p_end for p_start, p_end in spans)
+
+
+def offset_for_wall_time(task: RecordingTask, hour: int, minute: int, second: int, *, tz) -> int | None:
+    """The offset (ms) of a wall-clock time of day in `tz` within the recording, or None if outside.
+
+    A class may run over midnight, so the day is the one that puts the time inside the recording.
+    """
+    origin = task.started_at or task.created_at
+    local_start = timezone.localtime(origin, tz)
+    candidates = []
+    for day_shift in (0, 1, -1):
+        day = local_start.date() + timedelta(days=day_shift)
+        naive = datetime(day.year, day.month, day.day, hour, minute, second)
+        candidates.append(timezone.make_aware(naive, tz))
+    for moment in candidates:
+        offset = int((moment - origin).total_seconds() * 1000)
+        if offset >= 0:
+            end = task.stopped_at or timezone.now()
+            if moment <= end + timedelta(seconds=1):
+                return offset
+    return None
+
+
+__all__ = [
+    "Attention",
+    "LogEntry",
+    "ReviewFilters",
+    "Timeline",
+    "event_log",
+    "latest_failed_call",
+    "live_tasks",
+    "needs_attention",
+    "offset_for_wall_time",
+    "recent_tasks",
+    "review",
+    "timeline",
+]
