@@ -6,6 +6,7 @@ the timeline of a 300-user, 3,000-segment class is laid out from one query on se
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -379,6 +380,8 @@ class Timeline:
     live: bool
     show: int
     tick_seconds: bool
+    # The start shared by every file URL, sent once; each segment carries only the rest.
+    url_base: str = ""
 
     @property
     def user_count(self) -> int:
@@ -486,6 +489,12 @@ def timeline(
                 url,
             )
         )
+    url_base = _common_url_base([row[5] for row in rows])
+    if url_base:
+        cut = len(url_base)
+        for lane in lanes.values():
+            for box in lane.segments:
+                box.url = box.url[cut:]
     by_user: OrderedDict[str, list[Lane]] = OrderedDict()
     # Room-wide lanes (whiteboard, mix) first, then people in the order they joined.
     for user_id in sorted(first_seen, key=lambda u: (u != "", first_seen[u], u)):
@@ -510,7 +519,19 @@ def timeline(
         live=live,
         show=show,
         tick_seconds=step < 60_000,
+        url_base=url_base,
     )
+
+
+def _common_url_base(urls: list[str]) -> str:
+    """The longest shared prefix of the URLs, up to and including a "/" after the host."""
+    if not urls or any("://" not in url for url in urls):
+        return ""
+    prefix = os.path.commonprefix(urls)
+    cut = prefix.rfind("/")
+    if cut < prefix.find("://") + 3:
+        return ""
+    return prefix[: cut + 1]
 
 
 def _kind_rank(kind: str) -> int:

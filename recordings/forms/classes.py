@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib.auth import get_user_model
 from django.urls import reverse_lazy
@@ -52,8 +50,8 @@ def _option_to_field(spec) -> forms.Field:
         field = forms.URLField(assume_scheme="https", **common)
     else:
         field = forms.CharField(**common)
-    if spec.default is not None:
-        field.initial = json.dumps(spec.default) if spec.type == "json" else spec.default
+    if spec.default not in (None, ""):
+        field.initial = spec.default
     return field
 
 
@@ -152,10 +150,14 @@ class StartForm(forms.Form):
         try:
             cleaned["options"] = self.adapter.clean_options(Mode(cleaned["mode"]), options)
         except ValueError as exc:
-            message = str(exc)
-            # The adapter names the field in its message; put the error beside that input.
-            target = next((n for n in self.option_names if n in message), None)
-            self.add_error(OPTION_PREFIX + target if target else None, message)
+            # Adapters say "field: why"; the error goes beside that input, else on top of the form.
+            name, _sep, why = str(exc).partition(":")
+            if _sep and name.strip() in self.option_names:
+                self.add_error(OPTION_PREFIX + name.strip(), why.strip())
+            elif _sep and name.strip() == "mode":
+                self.add_error("mode", why.strip())
+            else:
+                self.add_error(None, str(exc))
         return cleaned
 
 

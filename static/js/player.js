@@ -51,16 +51,23 @@
     duration = Number(timeline.dataset.duration) || duration;
     origin = Number(timeline.dataset.origin) || origin;
     seekInput.max = String(duration);
+    var base = timeline.dataset.base || "";
     lanes = {};
     order = [];
     timeline.querySelectorAll(".lane").forEach(function (row) {
       var segs = [];
       row.querySelectorAll("i[data-o]").forEach(function (el) {
-        segs.push({ o: Number(el.dataset.o), d: Number(el.dataset.d), u: el.dataset.u });
+        segs.push({ o: Number(el.dataset.o), d: Number(el.dataset.d), u: base + el.dataset.u });
       });
       segs.sort(function (a, b) { return a.o - b.o; });
       var key = row.dataset.lane;
-      lanes[key] = { key: key, label: row.dataset.label, kind: row.className.replace(/.*\bk-(\w+).*/, "$1"), segs: segs };
+      var group = row.closest(".tl-user");
+      var kindName = "";
+      row.querySelector(".tl-label").childNodes.forEach(function (node) {
+        if (node.nodeType === 3) kindName += node.textContent; // the kind, without the gap count
+      });
+      var label = (group ? group.getAttribute("aria-label") + " · " : "") + kindName.trim();
+      lanes[key] = { key: key, label: label, kind: row.className.replace(/.*\bk-(\w+).*/, "$1"), segs: segs };
       order.push(key);
     });
     if (watched === null) {

@@ -1,0 +1,300 @@
+"""The class timeline: layout on one wall-clock axis, its cost for a big class, and its fragment."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from recordings import selectors
+from recordings.models import Segment
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# 10:00:00 in Shanghai.
+START = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)
+# A realistic vendor URL length (Tencent VOD URLs are about this long).
+URL = "https://1500000000.vod-qcloud.com/3a5e7f1dvodtranssh1500000000/6f4e2a1c{n:07d}/f0.mp4"
+
+
+def seg(task, user_id, kind, offset_s, duration_s, n=[0], **extra):  # noqa: B006 - a counter on purpose
+    n[0] += 1
+    return Segment(
+        task=task,
+        user_id=user_id,
+        kind=kind,
+        offset_ms=int(offset_s * 1000),
+        duration_ms=int(duration_s * 1000),
+        size_bytes=extra.pop("size_bytes", 12_500_000),
+        vendor_url=URL.format(n=n[0]),
+        vendor_file_id=f"f{n[0]}",
+        **extra,
+    )
+
+
+@pytest.fixture
+def people():
+    teacher = factories.user("tina", "Teacher")
+    support = factories.user("sue", "Support")
+    app = factories.app("tencent_tiw")
+    room = factories.room(app, teacher, title="Algebra 1")
+    return teacher, support, room
+
+
+@pytest.fixture
+def finished(people):
+    """A 45-minute class: a teacher with camera, screen and whiteboard, two students, one pause."""
+    _teacher, _support, room = people
+    task = factories.task(
+        room,
+        observed_state="finished",
+        desired_state="stopped",
+        started_at=START,
+        stopped_at=START + timedelta(minutes=45),
+        pause_intervals=[[600_000, 720_000]],
+    )
+    Segment.objects.bulk_create(
+        [
+            seg(task, "", "whiteboard", 0, 2700),
+            seg(task, "teacher", "camera", 0, 600),
+            seg(task, "teacher", "camera", 720, 1980),  # resumes after the pause: not a gap
+            seg(task, "teacher", "screen", 300, 120),
+            seg(task, "student1", "camera", 60, 500),
+            seg(task, "student1", "camera", 900, 300),  # 340 s missing, outside the pause: a gap
+            seg(task, "student2", "audio", 30, 2600),
+        ]
+    )
+    return task
+
+
+def test_lanes_are_one_per_user_and_kind_grouped_by_user_room_first(finished):
+    tl = selectors.timeline(finished)
+    assert [g.user_id for g in tl.groups] == ["", "teacher", "student2", "student1"]
+    teacher = tl.groups[1]
+    assert [lane.kind for lane in teacher.lanes] == ["camera", "screen"]
+    assert [len(lane.segments) for lane in teacher.lanes] == [2, 1]
+    assert tl.segment_count == 7
+    assert tl.user_count == 4
+
+
+def test_segments_are_placed_by_offset_and_duration_in_percent_of_the_class(finished):
+    tl = selectors.timeline(finished)
+    assert tl.duration_ms == 2_700_000
+    screen = tl.groups[1].lanes[1].segments[0]
+    assert (screen.left, screen.width) == (
+        pytest.approx(300 / 2700 * 100, abs=0.001),
+        pytest.approx(120 / 2700 * 100, abs=0.001),
+    )
+    assert screen.start == START + timedelta(seconds=300)
+    assert screen.end == START + timedelta(seconds=420)
+
+
+def test_pauses_are_bands_and_only_holes_outside_them_count_as_gaps(finished):
+    tl = selectors.timeline(finished)
+    [band] = tl.pauses
+    assert band.left == pytest.approx(600 / 2700 * 100, abs=0.001)
+    assert band.width == pytest.approx(120 / 2700 * 100, abs=0.001)
+    assert band.start == START + timedelta(minutes=10)
+    gaps = {(g.user_id, lane.kind): lane.gaps for g in tl.groups for lane in g.lanes}
+    assert gaps[("teacher", "camera")] == 0
+    assert gaps[("student1", "camera")] == 1
+
+
+def test_an_open_pause_runs_to_the_end_of_the_axis(people):
+    _t, _s, room = people
+    task = factories.task(
+        room,
+        observed_state="paused",
+        desired_state="paused",
+        started_at=START,
+        pause_intervals=[[60_000, None]],
+    )
+    now = START + timedelta(minutes=5)
+    tl = selectors.timeline(task, now=now)
+    [band] = tl.pauses
+    assert band.end is None
+    assert band.left + band.width == pytest.approx(100, abs=0.01)
+    assert tl.live
+
+
+def test_ticks_fall_on_round_wall_clock_times(people):
+    _t, _s, room = people
+    odd_start = START + timedelta(seconds=17)
+    task = factories.task(
+        room,
+        observed_state="finished",
+        started_at=odd_start,
+        stopped_at=odd_start + timedelta(minutes=45),
+    )
+    tl = selectors.timeline(task)
+    assert all(t.at.second == 0 and t.at.minute % 5 == 0 for t in tl.ticks)
+    assert 5 <= len(tl.ticks) <= 11
+    assert tl.ticks[0].at == START + timedelta(minutes=5)
+
+
+def test_zoom_widens_the_track_and_tightens_the_ticks(finished):
+    fit = selectors.timeline(finished, zoom="fit")
+    ten = selectors.timeline(finished, zoom="10m")
+    one = selectors.timeline(finished, zoom="1m")
+    assert (fit.scale, ten.scale, one.scale) == (1.0, 4.5, 45.0)
+    assert len(fit.ticks) < len(ten.ticks) < len(one.ticks)
+    assert one.tick_seconds and not fit.tick_seconds
+    assert selectors.timeline(finished, zoom="nonsense").zoom == "fit"
+
+
+def test_a_live_class_grows_to_now(people):
+    _t, _s, room = people
+    task = factories.task(room, observed_state="recording", started_at=START)
+    Segment.objects.bulk_create([seg(task, "teacher", "camera", 0, 60)])
+    early = selectors.timeline(task, now=START + timedelta(minutes=2))
+    later = selectors.timeline(task, now=START + timedelta(minutes=20))
+    assert early.duration_ms == 120_000
+    assert later.duration_ms == 1_200_000
+    assert early.groups[0].lanes[0].segments[0].width > later.groups[0].lanes[0].segments[0].width
+
+
+def test_a_wall_clock_time_maps_to_an_offset_even_across_midnight(people):
+    _t, _s, room = people
+    # 23:30 to 00:30 in Shanghai.
+    late = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
+    task = factories.task(
+        room, observed_state="finished", started_at=late, stopped_at=late + timedelta(hours=1)
+    )
+    assert selectors.offset_for_wall_time(task, 23, 45, 0, tz=SHANGHAI) == 15 * 60_000
+    assert selectors.offset_for_wall_time(task, 0, 10, 0, tz=SHANGHAI) == 40 * 60_000
+    assert selectors.offset_for_wall_time(task, 12, 0, 0, tz=SHANGHAI) is None
+
+
+# ---------------------------------------------------------------- the benchmark class
+
+
+@pytest.fixture
+def big_class(people):
+    """300 users × 10 segments over 4 hours (camera and screen share alternating)."""
+    _t, _s, room = people
+    task = factories.task(
+        room,
+        observed_state="finished",
+        desired_state="stopped",
+        started_at=START,
+        stopped_at=START + timedelta(hours=4),
+        pause_intervals=[[3_600_000, 3_900_000], [7_200_000, 7_260_000]],
+    )
+    rows = []
+    for u in range(300):
+        for k in range(10):
+            kind = "camera" if k % 2 == 0 else "screen"
+            rows.append(seg(task, f"student{u:03d}", kind, k * 1440 + u, 1400))
+    Segment.objects.bulk_create(rows, batch_size=1000)
+    return task
+
+
+def test_the_big_class_is_laid_out_in_a_bounded_number_of_queries(big_class, django_assert_max_num_queries):
+    with django_assert_max_num_queries(1):
+        tl = selectors.timeline(big_class)
+    assert tl.segment_count == 3000
+    assert tl.user_count == 300
+    assert len(tl.shown_groups) == selectors.USERS_PER_PAGE
+
+
+def test_the_big_class_fragment_with_every_user_stays_light_and_bounded(
+    big_class, people, client, django_assert_max_num_queries
+):
+    _t, support, _room = people
+    client.force_login(support)
+    url = reverse("recording_timeline", args=[big_class.pk]) + "?show=300"
+    with django_assert_max_num_queries(10):
+        response = client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count("<i ") == 3000
+    assert "<html" not in html
+    assert len(response.content) / 3000 <= 250, f"{len(response.content) / 3000:.0f} bytes per segment"
+
+
+def test_the_big_class_page_shows_the_first_users_and_offers_the_rest(big_class, people, client):
+    _t, support, _room = people
+    client.force_login(support)
+    response = client.get(reverse("recording_detail", args=[big_class.pk]))
+    html = response.content.decode()
+    assert html.count("<i ") == selectors.USERS_PER_PAGE * 10
+    assert "260 not shown" in html
+    more = re.search(r'hx-get="([^"]*show=80[^"]*)"', html)
+    assert more, "a 'show more participants' link loads the next users"
+    page2 = client.get(more.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    assert page2.content.decode().count("<i ") == 800
+
+
+# ---------------------------------------------------------------- the fragment
+
+
+def test_each_segment_carries_what_the_player_and_the_hover_need(finished, people, client):
+    _t, support, _room = people
+    client.force_login(support)
+    with timezone.override(SHANGHAI):
+        html = client.get(
+            reverse("recording_timeline", args=[finished.pk]), headers={"HX-Request": "true"}
+        ).content.decode()
+    screen = re.search(
+        r'<i style="left:([\d.]+)%;width:([\d.]+)%" data-o="300000" data-d="120000" data-u="([^"]+)" title="([^"]+)"',
+        html,
+    )
+    assert screen, html[:2000]
+    # The URL's shared start is sent once, on the timeline.
+    base = re.search(r'data-base="([^"]*)"', html).group(1)
+    assert (base + screen.group(3)).startswith("https://1500000000.vod-qcloud.com/")
+    assert (base + screen.group(3)).endswith("/f0.mp4")
+    # Hover: user, kind, start–end in the user's zone (Shanghai, 10:05:00), size.
+    assert screen.group(4) == "teacher · Screen share · 10:05:00–10:07:00 · 11.9\xa0MB"
+    assert 'data-lane="teacher/screen"' in html
+    assert "Paused 10:10:00–10:12:00" in html
+    assert "1 gap" in html
+    # The axis is labelled in wall-clock time of the user's zone.
+    assert ">10:05<" in html and ">10:40<" in html
+
+
+def test_the_fragment_of_a_live_class_polls_and_a_finished_one_stops_the_poll(people, finished, client):
+    _t, support, room = people
+    client.force_login(support)
+    live = factories.task(factories.room(room.app), observed_state="recording", started_at=timezone.now())
+    url = reverse("recording_timeline", args=[live.pk])
+    response = client.get(url, headers={"HX-Request": "true", "HX-Trigger": "timeline"})
+    assert response.status_code == 200
+    assert 'hx-trigger="every 10s"' in response.content.decode()
+
+    done = client.get(
+        reverse("recording_timeline", args=[finished.pk]),
+        headers={"HX-Request": "true", "HX-Trigger": "timeline"},
+    )
+    assert done.status_code == 286
+    assert "hx-trigger" not in done.content.decode()
+
+
+def test_zoom_links_work_as_plain_links_and_as_fragments(finished, people, client):
+    _t, support, _room = people
+    client.force_login(support)
+    page = client.get(reverse("recording_detail", args=[finished.pk]) + "?zoom=1m")
+    html = page.content.decode()
+    assert "--z:45.0" in html
+    assert f'href="{reverse("recording_detail", args=[finished.pk])}?zoom=10m&amp;show=40#timeline"' in html
+    assert f'hx-get="{reverse("recording_timeline", args=[finished.pk])}?zoom=10m&amp;show=40"' in html
+    fragment = client.get(
+        reverse("recording_timeline", args=[finished.pk]) + "?zoom=10m", headers={"HX-Request": "true"}
+    )
+    assert fragment.status_code == 200
+    assert "--z:4.5" in fragment.content.decode()
+
+
+def test_a_teacher_cannot_read_the_timeline_of_another_room(finished):
+    other = factories.user("otto", "Teacher")
+    from django.test import Client
+
+    client = Client()
+    client.force_login(other)
+    assert client.get(reverse("recording_timeline", args=[finished.pk])).status_code == 404
