@@ -135,7 +135,8 @@
   }
 
   function layoutTiles() {
-    if (watched === null) return;
+    // Nothing loads until someone opens the player.
+    if (watched === null || !root.dataset.opened) return;
     Object.keys(tiles).forEach(function (key) {
       if (!watched.has(key) || !lanes[key]) {
         tiles[key].video.removeAttribute("src");
@@ -280,6 +281,7 @@
     if (root.dataset.opened) return;
     root.dataset.opened = "1";
     root.hidden = false;
+    layoutTiles();
   }
 
   // ------------------------------------------------------------- wiring
@@ -328,10 +330,28 @@
   });
 
   // The timeline is re-drawn by htmx (zoom, more participants, live growth): read it again.
+  // A live timeline is redrawn every few seconds: keep the reader's scroll position.
+  var scrolled = null;
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var box = document.querySelector("#timeline .tl-scroll");
+    if (box && event.detail.target && event.detail.target.id === "timeline") {
+      scrolled = { left: box.scrollLeft, top: box.scrollTop, zoom: box.firstElementChild.style.cssText };
+    }
+  });
   // A swapped-in timeline is a new element, without the mark the old one carried.
   document.body.addEventListener("htmx:afterSettle", function () {
     var timeline = document.getElementById("timeline");
-    if (timeline && !timeline.dataset.read) { timeline.dataset.read = "1"; readTimeline(); }
+    if (timeline && !timeline.dataset.read) {
+      timeline.dataset.read = "1";
+      var box = timeline.querySelector(".tl-scroll");
+      // Same zoom: same place. A new zoom starts from the left.
+      if (box && scrolled && box.firstElementChild.style.cssText === scrolled.zoom) {
+        box.scrollLeft = scrolled.left;
+        box.scrollTop = scrolled.top;
+      }
+      scrolled = null;
+      readTimeline();
+    }
   });
 
   var timeline = document.getElementById("timeline");
