@@ -161,17 +161,41 @@ class StartForm(forms.Form):
         return cleaned
 
 
+# The keys each vendor's update_layout passes on (the adapters drop any other), for help and checking.
+LAYOUT_KEYS = {
+    Vendor.AGORA: (
+        "mixedVideoLayout",
+        "layoutConfig",
+        "maxResolutionUid",
+        "backgroundColor",
+        "backgroundImage",
+        "defaultUserBackgroundImage",
+        "backgroundConfig",
+    ),  # fmt: skip
+    Vendor.ZEGO: ("MixMode", "MixInputList", "MixMaxResolutionStreamId"),
+    Vendor.VOLCENGINE: ("Layout", "TargetStreams"),
+}
+
+
 class LayoutForm(forms.Form):
-    layout = forms.JSONField(
-        label=_("Mixed layout"),
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("The layout as the vendor describes it, as a JSON object."),
-    )
+    layout = forms.JSONField(label=_("Mixed layout"), widget=forms.Textarea(attrs={"rows": 4}))
+
+    def __init__(self, *args, vendor: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keys = LAYOUT_KEYS.get(vendor, ())
+        if self.keys:
+            self.fields["layout"].help_text = _(
+                "A JSON object in the vendor's own words, with any of: %(keys)s."
+            ) % {"keys": ", ".join(self.keys)}
 
     def clean_layout(self):
         value = self.cleaned_data["layout"]
         if not isinstance(value, dict) or not value:
-            raise forms.ValidationError(_('Enter a JSON object, for example {"mode": "grid"}.'))
+            raise forms.ValidationError(_("Enter a JSON object."))
+        if self.keys and not set(value) & set(self.keys):
+            raise forms.ValidationError(
+                _("The vendor would ignore all of these keys; use %(keys)s.") % {"keys": ", ".join(self.keys)}
+            )
         return value
 
 
@@ -183,7 +207,8 @@ class WhiteboardForm(forms.Form):
     )
 
     def payload(self) -> dict:
-        return {"whiteboard_id": self.cleaned_data["whiteboard_id"]}
+        # ZEGO is the one vendor that switches whiteboards mid-recording; its adapter reads its own key.
+        return {"WhiteboardId": self.cleaned_data["whiteboard_id"]}
 
 
 def _users_teaching():

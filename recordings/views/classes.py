@@ -274,7 +274,7 @@ def detail(request, pk: int):
     context.update(_live_controls(task))
     context["start_t"] = _start_seconds(request, task)
     context["jump_error"] = bool(request.GET.get("at")) and context["start_t"] is None
-    context["layout_form"] = LayoutForm()
+    context["layout_form"] = LayoutForm(vendor=task.app.vendor)
     context["whiteboard_form"] = WhiteboardForm()
     return render(request, "recordings/detail.html", context)
 
@@ -334,8 +334,10 @@ def act(request, pk: int, action: str):
 
 
 def _update_live(request, task, action):
-    form_class = LayoutForm if action == "layout" else WhiteboardForm
-    form = form_class(request.POST)
+    if action == "layout":
+        form = LayoutForm(request.POST, vendor=task.app.vendor)
+    else:
+        form = WhiteboardForm(request.POST)
     result, error = "", ""
     if form.is_valid():
         try:
@@ -357,7 +359,7 @@ def _update_live(request, task, action):
         return redirect("recording_detail", pk=task.pk)
     context = {
         "task": task,
-        "layout_form": form if action == "layout" and not result else LayoutForm(),
+        "layout_form": form if action == "layout" and not result else LayoutForm(vendor=task.app.vendor),
         "whiteboard_form": form if action == "whiteboard" and not result else WhiteboardForm(),
         "live_result": result,
         "live_error": error,

@@ -569,6 +569,10 @@ def test_the_layout_and_whiteboard_change_while_recording_where_the_vendor_can(c
         reverse("recording_act", args=[task.pk, "layout"]), {"layout": "[1, 2"}, headers=HTMX
     ).content.decode()
     assert bad.strip().startswith('<section id="live-controls"') and "Enter a valid JSON." in bad
+    ignored = client.post(
+        reverse("recording_act", args=[task.pk, "layout"]), {"layout": '{"mode": "grid"}'}, headers=HTMX
+    ).content.decode()
+    assert "The vendor would ignore all of these keys; use MixMode, MixInputList" in ignored
     ok = client.post(
         reverse("recording_act", args=[task.pk, "layout"]), {"layout": '{"MixMode": 3}'}, headers=HTMX
     ).content.decode()
@@ -579,7 +583,7 @@ def test_the_layout_and_whiteboard_change_while_recording_where_the_vendor_can(c
     commands = {c.action: c.payload for c in VendorCommand.objects.filter(task=task)}
     assert commands == {
         "update_layout": {"layout": {"MixMode": 3}},
-        "update_whiteboard": {"whiteboard": {"whiteboard_id": "wb-42"}},
+        "update_whiteboard": {"whiteboard": {"WhiteboardId": "wb-42"}},
     }
 
 
