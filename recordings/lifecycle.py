@@ -34,6 +34,7 @@ from recordings.choices import (
     ObservedState,
 )
 from recordings.models import AuditEvent, CallbackDelivery, RecordingTask, Segment, VendorCommand
+from recordings.storage import object_url
 from recordings.vendors.base import (
     SegmentInfo,
     StartSpec,
@@ -144,7 +145,6 @@ def start(*, app, room, mode: str, options: dict, storage=None, user=None, ip=No
             RecordingTask.objects.select_for_update()
             .filter(room=room, observed_state__in=[S.STARTING, S.RECORDING, S.PAUSED])
             .exclude(desired_state=DesiredState.STOPPED)
-            .select_related("desired_by")
             .first()
         )
         if busy is not None:
@@ -402,7 +402,8 @@ def execute_command(command_id: int) -> None:
                 # The start never reached the vendor (it failed); there is nothing to pause or stop.
                 _finish_command(command, CommandStatus.DONE, note="no vendor recording exists")
                 return
-            getattr(adapter, command.action)(_ref(task))
+            answer = getattr(adapter, command.action)(_ref(task))
+            _apply_answer(task, command.action, answer, adapter.capabilities)
         elif command.action == "update_layout":
             adapter.update_layout(_ref(task), command.payload.get("layout", {}))
         elif command.action == "update_whiteboard":
@@ -416,13 +417,33 @@ def execute_command(command_id: int) -> None:
     _poll_soon(task)
 
 
+def _apply_answer(task: RecordingTask, action: str, answer, capabilities) -> None:
+    """What a command's answer itself tells: a stop's file list (Agora), or a pause/resume the
+    vendor accepted where its query cannot show pauses (Tencent legacy)."""
+    if isinstance(answer, VendorStatus):
+        apply_observation(task.pk, Observation.from_status(answer), SYSTEM)
+    elif action in ("pause", "resume") and not capabilities.reports_pause:
+        state = S.PAUSED if action == "pause" else S.RECORDING
+        apply_observation(task.pk, Observation(state=state, vendor_state=f"{action} accepted"), SYSTEM)
+
+
 def _run_start(adapter, task: RecordingTask, command: VendorCommand, previous_error: str) -> None:
     spec = _start_spec(task)
     ref = None
     if command.attempts > 1 and previous_error in ("timeout", "server", "malformed", "interrupted"):
         # The previous attempt may have reached the vendor: ask before starting again, so one
         # intent never makes two recordings.
-        ref = adapter.recover_start(spec)
+        try:
+            ref = adapter.recover_start(spec)
+        except VendorError as exc:
+            if exc.kind != "conflict":
+                raise
+            # The vendor says this intent's recording exists but cannot tell its id (Tencent,
+            # Agora): it arrives with the vendor's "started" callback, bound by the record user
+            # id the intent chose. Until then the task stays "starting"; the reconciler flags it
+            # as stuck if the callback never comes.
+            _audit(SYSTEM, "vendor.start_unconfirmed", task, {}, {}, detail=exc.message)
+            return
     if ref is None:
         ref = adapter.start(spec)
     with transaction.atomic():
@@ -550,7 +571,11 @@ def apply_observation(task_id: int, obs: Observation, actor: Actor) -> str:
     """Move observed state as the vendor says, if the move is legal and not stale. Returns an outcome:
     "applied", "unchanged", "stale" or "illegal". Segments are stored idempotently in every case."""
     with transaction.atomic():
-        task = RecordingTask.objects.select_for_update().select_related("app").get(pk=task_id)
+        task = (
+            RecordingTask.objects.select_for_update(of=("self",))
+            .select_related("app", "storage")
+            .get(pk=task_id)
+        )
         outcome = _transition(task, obs, actor)
         _store_segments(task, obs.segments)
     return outcome
@@ -571,6 +596,14 @@ def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
         updates["vendor_state"] = obs.vendor_state[:32]
     outcome = "unchanged"
     new = obs.state
+    if (
+        not obs.ordered
+        and new == S.RECORDING
+        and task.observed_state == S.PAUSED
+        and not _capabilities(task).reports_pause
+    ):
+        # This vendor's query says "recording" during a pause too; only a resume answer ends a pause.
+        new = None
     if new and new != task.observed_state:
         if new not in TRANSITIONS[task.observed_state]:
             outcome = "illegal"
@@ -678,7 +711,7 @@ def _store_segments(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> N
             duration_ms=max(0, info.duration_ms),
             size_bytes=info.size_bytes,
             format=info.format[:16],
-            vendor_url=info.url,
+            vendor_url=info.url or object_url(task.storage, info.object_key),
             vendor_file_id=info.file_id,
             width=info.width,
             height=info.height,

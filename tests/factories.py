@@ -37,7 +37,7 @@ def user(username: str, *roles: str, **extra):
 
 def app(vendor: str = "tencent_tiw", *, base_url: str = "", secrets: dict | None = None, **fields) -> VendorApp:
     n = next(_seq)
-    defaults = {"app_id": str(1400000000 + n) if vendor.startswith("tencent") else f"app{n}"}
+    defaults = {"app_id": str(1400000000 + n) if vendor in ("tencent_tiw", "tencent_tic", "zego") else f"app{n}"}
     defaults.update(fields)
     created = VendorApp.objects.create(vendor=vendor, name=f"{vendor} app {n}", api_base_url=base_url, **defaults)
     for name, value in (TEST_SECRETS[vendor] if secrets is None else secrets).items():

@@ -625,9 +625,11 @@ class AgoraAdapter:
         if spec.mode not in AGORA_MODES:
             raise ValueError(f"Agora does not record in mode {spec.mode!r}")
         uid = recorder_uid(spec.intent_key)
+        # Build (and so validate) the request before acquire: a refused start must not hold a resource.
+        client_request = self._client_request(spec)
         resource_id = self._acquire(spec.room_id, uid, spec.mode)
         path = f"{self._base()}/resourceid/{resource_id}/mode/{AGORA_MODES[spec.mode]}/start"
-        body = {"cname": spec.room_id, "uid": uid, "clientRequest": self._client_request(spec)}
+        body = {"cname": spec.room_id, "uid": uid, "clientRequest": client_request}
         sid = self._request("start", "POST", path, body, read=lambda d: _need(d, "sid"))
         return TaskRef(task_id=str(sid), room_id=spec.room_id, mode=spec.mode, resource_id=resource_id,
                        sid=str(sid), record_user_id=uid)  # fmt: skip

@@ -107,6 +107,9 @@ class Capabilities:
     layout_modes: frozenset[Mode] = frozenset()
     whiteboard_modes: frozenset[Mode] = frozenset()
     registers_callback: bool = False
+    # False where the vendor's query cannot say "paused" (Tencent legacy: prepared, recording,
+    # finished only): then an accepted pause/resume answer is the only news of it.
+    reports_pause: bool = True
 
     def can_pause(self, mode: str) -> bool:
         return mode in self.pause_modes
@@ -175,6 +178,9 @@ class SegmentInfo:
     size_bytes: int = 0
     format: str = ""
     url: str = ""
+    # Vendors that upload to the customer's storage name the object, not a URL (Agora fileName,
+    # Volcengine ObjectKey); the lifecycle makes the URL from the task's StorageTarget.
+    object_key: str = ""
     width: int | None = None
     height: int | None = None
 
@@ -312,7 +318,8 @@ class VendorAdapter(Protocol):
     def recover_start(self, spec: StartSpec) -> TaskRef | None: ...
     def pause(self, ref: TaskRef) -> None: ...
     def resume(self, ref: TaskRef) -> None: ...
-    def stop(self, ref: TaskRef) -> None: ...
+    # Returns the vendor's status when its stop answer carries one (Agora's file list), else None.
+    def stop(self, ref: TaskRef) -> VendorStatus | None: ...
     def query(self, ref: TaskRef) -> VendorStatus: ...
     def update_layout(self, ref: TaskRef, layout: Mapping[str, Any]) -> None: ...
     def update_whiteboard(self, ref: TaskRef, whiteboard: Mapping[str, Any]) -> None: ...

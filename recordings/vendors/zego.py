@@ -322,7 +322,9 @@ class ZegoAdapter:
     )
     capabilities: ClassVar[Capabilities] = Capabilities(
         modes=frozenset({Mode.INDIVIDUAL, Mode.MIXED}),
-        pause_modes=frozenset({Mode.INDIVIDUAL, Mode.MIXED}),
+        # ZG pause-recording.md: PauseRecord/ResumeRecord apply to mixed-stream tasks only; a
+        # single-stream task is refused with 300000004.
+        pause_modes=frozenset({Mode.MIXED}),
         layout_modes=frozenset({Mode.MIXED}),
         # A whiteboard is recorded into the mix (start.md HasWhiteboard + Whiteboard), so only there.
         whiteboard_modes=frozenset({Mode.MIXED}),
