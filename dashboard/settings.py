@@ -202,6 +202,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # How often beat sweeps the outbox and polls active recordings (seconds).
 RECDESK_SWEEP_SECONDS = env.float("RECDESK_SWEEP_SECONDS", default=5.0)
 RECDESK_RECONCILE_SECONDS = env.float("RECDESK_RECONCILE_SECONDS", default=15.0)
+# A command whose message seems lost (not claimed by a worker this long after enqueueing) is enqueued again.
+RECDESK_REDISPATCH_SECONDS = env.float("RECDESK_REDISPATCH_SECONDS", default=60.0)
+# Timeouts of every vendor call (seconds): connecting, and waiting for the answer.
+RECDESK_VENDOR_CONNECT_TIMEOUT = env.float("RECDESK_VENDOR_CONNECT_TIMEOUT", default=3.0)
+RECDESK_VENDOR_READ_TIMEOUT = env.float("RECDESK_VENDOR_READ_TIMEOUT", default=10.0)
 
 # Where the sandbox vendors listen (recordings/sandbox); the demo apps point at it.
 RECDESK_SANDBOX_HOST = env.str("RECDESK_SANDBOX_HOST", default="127.0.0.1")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -62,6 +62,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 # Retry policy for vendor commands (used by recordings/tasks.py).
 MAX_COMMAND_ATTEMPTS = 6
+# Longer than any one vendor call can take (connect + read timeouts), so a claim outlives its run.
+COMMAND_CLAIM = timedelta(seconds=60)
 # The reconciler polls an active task this often, backing off while nothing changes.
 POLL_MIN_SECONDS = 2.0
 POLL_MAX_SECONDS = 60.0
@@ -373,21 +375,31 @@ def execute_command(command_id: int) -> None:
     """
     from recordings.vendors.registry import build_adapter
 
-    command = VendorCommand.objects.select_related("task__app", "task__room", "task__storage").get(
-        pk=command_id
+    command = (
+        VendorCommand.objects.select_related("task__app", "task__room", "task__storage")
+        .filter(pk=command_id)
+        .first()
     )
-    if command.status in (CommandStatus.DONE, CommandStatus.FAILED):
+    if command is None or command.status in (CommandStatus.DONE, CommandStatus.FAILED):
         return
     task = command.task
     if VendorCommand.objects.filter(
         task=task, pk__lt=command.pk, status__in=[CommandStatus.PENDING, CommandStatus.SENT]
     ).exists():
         raise TryLater(f"an earlier command of task {task.pk} is unfinished")
+    # Claim it: of two deliveries of the same message (a redelivery, the sweeper), one runs.
+    now = timezone.now()
+    claimed = (
+        VendorCommand.objects.filter(pk=command.pk, status__in=[CommandStatus.PENDING, CommandStatus.SENT])
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .update(status=CommandStatus.SENT, attempts=F("attempts") + 1, claimed_until=now + COMMAND_CLAIM)
+    )
+    if not claimed:
+        return
     previous_error = command.error_code
     if command.status == CommandStatus.SENT and not previous_error:
-        # A worker died while this command was with the vendor: it may have arrived.
+        # It was sent before and no error was recorded: a worker died while it was with the vendor.
         previous_error = "interrupted"
-    VendorCommand.objects.filter(pk=command.pk).update(status=CommandStatus.SENT, attempts=F("attempts") + 1)
     command.attempts += 1
 
     adapter = build_adapter(task.app, task=task)
@@ -465,7 +477,7 @@ def _command_failed(command: VendorCommand, task: RecordingTask, exc: VendorErro
     VendorCommand.objects.filter(pk=command.pk).update(error_code=kind[:64], error_message=exc.message[:2000])
     if exc.retryable and command.attempts < MAX_COMMAND_ATTEMPTS:
         command.error_code = kind
-        raise exc
+        raise exc  # tasks.run_command schedules the retry and releases the claim until then
     if command.action == "stop" and exc.kind == "not_found":
         # The vendor no longer knows the recording: it ended on its side. Querying tells how.
         _finish_command(command, CommandStatus.DONE, note=exc.message)
@@ -475,8 +487,15 @@ def _command_failed(command: VendorCommand, task: RecordingTask, exc: VendorErro
     _record_refusal(task, command, exc)
 
 
+def release_for_retry(command_id: int, delay_seconds: float) -> None:
+    """Hold the claim until the retry is due, then let it (or the sweeper, if the retry is lost) run."""
+    VendorCommand.objects.filter(pk=command_id, status=CommandStatus.SENT).update(
+        claimed_until=timezone.now() + timedelta(seconds=delay_seconds)
+    )
+
+
 def _finish_command(command: VendorCommand, status: str, note: str = "") -> None:
-    fields = {"status": status, "completed_at": timezone.now()}
+    fields = {"status": status, "completed_at": timezone.now(), "claimed_until": None}
     if note and status == CommandStatus.FAILED:
         fields["error_message"] = note[:2000]
     VendorCommand.objects.filter(pk=command.pk).update(**fields)
@@ -909,8 +928,6 @@ def due_for_poll(limit: int = 500) -> list[int]:
 
 def stuck_tasks():
     now = timezone.now()
-    from django.db.models import Q
-
     condition = Q()
     for state, after in STUCK_AFTER.items():
         condition |= Q(observed_state=state, state_changed_at__lt=now - after)

@@ -268,6 +268,8 @@ class VendorCommand(models.Model):
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Whoever runs the command holds it until then; nobody else runs it meanwhile (see lifecycle.execute_command).
+    claimed_until = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -11,6 +11,8 @@ import random
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -21,8 +23,6 @@ from recordings.vendors.base import VendorError
 
 log = logging.getLogger(__name__)
 
-# An outbox row not picked up this long after it was enqueued is enqueued again by the sweeper.
-REDISPATCH_AFTER = timedelta(seconds=60)
 # How long a polled task is leased to its poll_task message before beat may enqueue it again.
 POLL_LEASE = timedelta(seconds=30)
 
@@ -56,6 +56,7 @@ def run_command(self, command_id: int) -> None:
         # execute_command re-raises only what a retry can help, and only while attempts remain.
         delay = backoff_seconds(self.request.retries, base=2.0)
         log.info("command %s: %s; retrying in %.1f s", command_id, exc, delay)
+        lifecycle.release_for_retry(command_id, delay)
         raise self.retry(countdown=delay, exc=exc) from exc
 
 
@@ -92,9 +93,11 @@ def reconcile() -> int:
 def sweep_outbox() -> dict[str, int]:
     """Beat: enqueue again what a broker hiccup or a lost message left behind."""
     now = timezone.now()
-    stale = now - REDISPATCH_AFTER
+    stale = now - timedelta(seconds=settings.RECDESK_REDISPATCH_SECONDS)
+    # Unfinished, unclaimed (or its claim lapsed: the worker died), and its last message is old.
     commands = list(
         VendorCommand.objects.filter(status__in=[CommandStatus.PENDING, CommandStatus.SENT])
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .exclude(enqueued_at__gt=stale)
         .values_list("pk", flat=True)[:500]
     )

@@ -23,7 +23,6 @@ import httpx
 
 from recordings.vendors.base import VendorError
 
-TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=5.0)
 LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30.0)
 
 
@@ -40,6 +39,14 @@ class CallRecord:
 
 Recorder = Callable[[CallRecord], None]
 
+
+def timeout() -> httpx.Timeout:
+    from django.conf import settings
+
+    read = settings.RECDESK_VENDOR_READ_TIMEOUT
+    return httpx.Timeout(connect=settings.RECDESK_VENDOR_CONNECT_TIMEOUT, read=read, write=read, pool=5.0)
+
+
 _clients: dict[str, httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -49,14 +56,14 @@ def shared_client(base_url: str) -> httpx.Client:
     with _clients_lock:
         client = _clients.get(base_url)
         if client is None or client.is_closed:
-            client = httpx.Client(base_url=base_url, timeout=TIMEOUT, limits=LIMITS, follow_redirects=False)
+            client = httpx.Client(base_url=base_url, timeout=timeout(), limits=LIMITS, follow_redirects=False)
             _clients[base_url] = client
         return client
 
 
 def make_client(base_url: str, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """A private client, for tests that plug in a MockTransport and for one-off tools."""
-    return httpx.Client(base_url=base_url, timeout=TIMEOUT, limits=LIMITS, transport=transport)
+    return httpx.Client(base_url=base_url, timeout=timeout(), limits=LIMITS, transport=transport)
 
 
 class Call:
