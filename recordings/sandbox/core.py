@@ -825,6 +825,8 @@ class Sandbox:
             outage = bool(rule.get("outage_until_ms")) and now < int(rule["outage_until_ms"])
             hang = self.faults.chance(rule.get("timeout"))
             inject = self.faults.chance(rule.get("error_rate"))
+            lose = self.faults.chance(rule.get("lose_answer"))
+            garble = self.faults.chance(rule.get("malformed"))
         if outage:
             response = protocol.outage_response(action)
         else:
@@ -839,6 +841,16 @@ class Sandbox:
             else:
                 with self.lock:
                     response = protocol.handle(request)
+                if lose:
+                    time.sleep(int(rule.get("timeout_ms") or DEFAULT_TIMEOUT_FAULT_MS) / 1000)
+                    self._log_request(vendor, action, request, None, "answer lost")
+                    return None
+                if garble:
+                    response = Response(
+                        status=200,
+                        body=b"<html>upstream gateway error</html>",
+                        headers={"Content-Type": "text/html"},
+                    )
         self._log_request(
             vendor, action, request, response, "outage" if outage else ("injected" if inject else "")
         )

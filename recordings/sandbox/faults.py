@@ -5,7 +5,18 @@ from __future__ import annotations
 import random
 from typing import Any
 
-REQUEST_FIELDS = ("error_rate", "error_code", "latency_ms", "timeout", "timeout_ms", "outage_until_ms")
+# lose_answer: the request is handled, then the answer is never sent (a read timeout after the
+# vendor acted). malformed: a 200 whose body is not the vendor's envelope.
+REQUEST_FIELDS = (
+    "error_rate",
+    "error_code",
+    "latency_ms",
+    "timeout",
+    "timeout_ms",
+    "outage_until_ms",
+    "lose_answer",
+    "malformed",
+)
 TASK_FIELDS = ("no_file", "stuck_prepared", "idle_stop_after_ms")
 CALLBACK_FIELDS = ("drop", "duplicate", "reorder", "delay_ms", "reorder_hold_ms")
 ALL_ACTIONS = "*"
