@@ -233,6 +233,11 @@ class Segment(models.Model):
     archived_bytes = models.BigIntegerField(default=0)
     archive_error = models.TextField(blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Archiving bookkeeping (recordings/archiving.py): attempts so far, when the current one began,
+    # and its last progress, which doubles as the lease a worker holds on the copy.
+    archive_attempts = models.PositiveIntegerField(default=0)
+    archive_started_at = models.DateTimeField(null=True, blank=True)
+    archive_progress_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
