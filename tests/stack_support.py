@@ -141,9 +141,12 @@ class Stack:
             values["tic_key"] = values["tic_key"].upper()
         if vendor in ("agora", "zego", "volcengine") and "default_storage" not in fields:
             # These vendors upload only to the customer's own storage; the sandbox plays that bucket.
+            # Volcengine cannot name a self-hosted S3 endpoint (CustomConfig has none): its target is
+            # an Amazon S3 bucket that RecDesk reads through the sandbox's endpoint.
+            provider = "s3" if vendor == "volcengine" else "s3_compatible"
             fields["default_storage"] = StorageTarget.objects.get_or_create(
-                name="sandbox bucket",
-                defaults={"provider": "s3_compatible", "bucket": "recordings", "region": "us-east-1",
+                name=f"sandbox bucket ({provider})",
+                defaults={"provider": provider, "bucket": "recordings", "region": "us-east-1",
                           "endpoint": self.sandbox.control_url("/media"), "access_key": "sandbox", "secret": "sandbox"},
             )[0]
         vendor_app = factories.app(vendor, base_url=self.sandbox.base_url(vendor), secrets=values, **fields)

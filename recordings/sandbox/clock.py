@@ -63,3 +63,8 @@ class SimClock:
 def wall_seconds() -> int:
     """Real Unix time: used where a client's own clock is compared (signature freshness, callback expiry)."""
     return int(time.time())
+
+
+def wall_ms() -> int:
+    """Real Unix time in milliseconds, for delivery stamps a receiver checks with its own clock."""
+    return int(time.time() * 1000)

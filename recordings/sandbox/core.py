@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from recordings.sandbox import model, scenarios
-from recordings.sandbox.clock import SimClock, wall_seconds
+from recordings.sandbox.clock import SimClock, wall_ms, wall_seconds
 from recordings.sandbox.faults import FaultRegistry
 from recordings.sandbox.model import App, CallbackRecord, Room, Segment, Task, task_key
 from recordings.sandbox.protocol import OutgoingCallback, Request, Response, VendorProtocol
@@ -159,6 +159,10 @@ class Sandbox:
         """Real Unix seconds: compare clients' signature timestamps and sign callback expiry with this,
         because clients and receivers use their own real clocks."""
         return wall_seconds()
+
+    def wall_ms(self) -> int:
+        """Real Unix milliseconds: delivery stamps that receivers check against their real clocks."""
+        return wall_ms()
 
     def advance(self, ms: int) -> int:
         """Move simulated time forward by ``ms``, running every job that falls due, in order."""
@@ -471,12 +475,64 @@ class Sandbox:
         return f"http://{self.public_host}:{self.base_port}/media/{segment.path}"
 
     def media_path(self, relative: str) -> Path | None:
-        """The file under the media directory for a /media/ URL path, or None if outside it."""
+        """The file under the media directory for a /media/ URL path, or None if outside it.
+
+        Besides the sandbox's own tree (`/media/<segment path>`), the control port plays the
+        customer's storage: `/media/<bucket>/<object key>` for every object a task "uploaded" (see
+        `upload_to` and `object_key`).
+        """
         root = self.media_dir.resolve()
         candidate = (root / relative).resolve()
         if root not in candidate.parents:
             return None
+        if not candidate.is_file():
+            uploaded = self._uploaded_path(relative)
+            if uploaded is not None:
+                return uploaded
         return candidate
+
+    # ---- the customer's storage ----------------------------------------------------------------
+    def upload_to(self, task: Task, bucket: str | None, prefix: str = "") -> None:
+        """Mark `task` as uploading its files to the customer's `bucket` under the key `prefix`.
+
+        `bucket=None` is storage configured in the vendor's console rather than in the request
+        (Volcengine whiteboard recording): the sandbox does not know that bucket's name, so it
+        serves the task's objects under any bucket name.
+        """
+        task.extra["upload"] = {"bucket": bucket, "prefix": prefix.strip("/")}
+        self.save_task(task)
+
+    def object_key(self, task: Task, segment: Segment) -> str:
+        """The key under which `segment` lands in the task's bucket: the prefix, then the file's
+        own path (so an HLS playlist's relative references resolve in the bucket too)."""
+        prefix = (task.extra.get("upload") or {}).get("prefix") or ""
+        return f"{prefix}/{segment.path}" if prefix else segment.path
+
+    def _uploaded_path(self, relative: str) -> Path | None:
+        bucket, _, key = relative.partition("/")
+        if not key:
+            return None
+        root = self.media_dir.resolve()
+        with self.lock:
+            for task in self.tasks.values():
+                upload = task.extra.get("upload")
+                if not upload or upload.get("bucket") not in (bucket, None):
+                    continue
+                prefix = upload.get("prefix") or ""
+                rest = key
+                if prefix:
+                    if not key.startswith(prefix + "/"):
+                        continue
+                    rest = key[len(prefix) + 1 :]
+                folder = "/".join(
+                    _SAFE_PATH.sub("_", part) for part in (task.vendor, task.app_id, task.task_id)
+                )
+                if not rest.startswith(folder + "/"):
+                    continue
+                candidate = (root / rest).resolve()
+                if root in candidate.parents and candidate.is_file():
+                    return candidate
+        return None
 
     def _close_interval(self, task: Task, end_ms: int) -> None:
         if not task.intervals or task.intervals[-1][1] is not None:

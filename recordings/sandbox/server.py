@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.message
+import email.utils
 import importlib
 import logging
 import threading
@@ -54,6 +55,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # A vendor's Date header is its clock, and the sandbox's clock is the simulated one (the
+        # Agora adapter ends a stop's last files at the stop answer's Date).
+        if timestamp is None:
+            timestamp = self.sandbox.now_ms() / 1000
+        return email.utils.formatdate(timestamp, usegmt=True)
 
     def _request(self) -> Request:
         parsed = urllib.parse.urlsplit(self.path)

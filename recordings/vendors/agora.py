@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, NamedTuple, NoReturn
 
 import httpx
@@ -350,17 +351,27 @@ def _file_format(name: str) -> str:
     return {"m3u8": "hls"}.get(suffix, suffix)
 
 
-def _segments_from_files(files: list[Mapping[str, Any]], *, mode: Mode | None) -> tuple[SegmentInfo, ...]:
+def _segments_from_files(
+    files: list[Mapping[str, Any]], *, mode: Mode | None, end_ms: int | None = None
+) -> tuple[SegmentInfo, ...]:
     """fileList entries → segments.
 
-    Agora's fileList has no duration, so duration_ms is 0 and the archiver measures the file.
+    `fileName` is the object's key in the customer's bucket (it begins with the storageConfig's
+    fileNamePrefix directories); the lifecycle makes the URL from the task's storage target.
+
+    Agora's fileList has no durations, only each file's sliceStartTime (wall clock, ms). A file ends
+    where the next file of its lane begins, and the lane's last file where the recorder stopped,
+    `end_ms`, when the caller knows it (the stop answer's time, the NCS send time); without it the
+    last file's duration is 0 (unknown) and the archiver measures it. Consecutive slices of a lane
+    are back to back (web MP4s are cut every maxVideoDuration; a pause or a leave starts the next
+    file), so the gap, if any, is counted into the earlier file: an overestimate, never a hole.
     When a lane has both an HLS playlist and MP4 files (avFileType ["hls","mp4"]), they cover the same
-    time twice; the MP4 slices are kept because each is a seekable file with its own sliceStartTime
-    (wall clock, ms), and the playlist is dropped. Mixed and web-page files are one lane, kind `mixed`,
-    user "" (web: the lane is the rendered page, not a user). With mode None (a notification, which
-    does not name the mode), each entry says it: mixedAllUser, or uid "0", marks a mixed file.
+    time twice; the MP4 slices are kept because each is a seekable file with its own sliceStartTime,
+    and the playlist is dropped. Mixed and web-page files are one lane, kind `mixed`, user "" (web:
+    the lane is the rendered page, not a user). With mode None (a notification, which does not name
+    the mode), each entry says it: mixedAllUser, or uid "0", marks a mixed file.
     """
-    lanes: dict[tuple[str, SegmentKind], list[SegmentInfo]] = {}
+    lanes: dict[tuple[str, SegmentKind], list[tuple[str, int | None]]] = {}
     for entry in files:
         name = str(entry.get("fileName") or entry.get("filename") or "")
         if not name:
@@ -375,21 +386,37 @@ def _segments_from_files(files: list[Mapping[str, Any]], *, mode: Mode | None) -
         else:
             user_id, kind = "", SegmentKind.MIXED
         start = entry.get("sliceStartTime")
-        lanes.setdefault((user_id, kind), []).append(
-            SegmentInfo(
-                file_id=name,
-                kind=kind,
-                duration_ms=0,
-                user_id=user_id,
-                started_at_ms=int(start) if start not in (None, "") else None,
-                format=_file_format(name),
-            )
-        )
+        lanes.setdefault((user_id, kind), []).append((name, int(start) if start not in (None, "") else None))
     segments: list[SegmentInfo] = []
-    for lane in lanes.values():
-        mp4 = [s for s in lane if s.format == "mp4"]
-        segments.extend(mp4 or lane)
+    for (user_id, kind), lane in lanes.items():
+        mp4 = [(name, start) for name, start in lane if _file_format(name) == "mp4"]
+        kept = sorted(mp4 or lane, key=lambda item: (item[1] is None, item[1] or 0))
+        for index, (name, start) in enumerate(kept):
+            following = kept[index + 1][1] if index + 1 < len(kept) else end_ms
+            duration = following - start if start is not None and following is not None else 0
+            segments.append(
+                SegmentInfo(
+                    file_id=name,
+                    kind=kind,
+                    duration_ms=max(0, duration),
+                    user_id=user_id,
+                    started_at_ms=start,
+                    format=_file_format(name),
+                    object_key=name,
+                )
+            )
     return tuple(segments)
+
+
+def _answer_time_ms(response: httpx.Response) -> int | None:
+    """The vendor's clock when it answered (the HTTP Date header, RFC 9110 §6.6.1), in epoch ms."""
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        return int(parsedate_to_datetime(value).timestamp() * 1000)
+    except (TypeError, ValueError):
+        return None
 
 
 def _ms(value: Any) -> datetime | None:
@@ -517,11 +544,14 @@ class AgoraAdapter:
         method: str,
         path: str,
         body: Mapping[str, Any] | None = None,
-        read: Callable[[dict[str, Any]], Any] | None = None,
+        read: Callable[..., Any] | None = None,
+        *,
+        read_time: bool = False,
     ) -> Any:
         """One authenticated call (HTTP Basic, vendors.md §2 "Auth"); returns the JSON answer, or what
         `read` makes of it, or raises. `read` runs inside the call so that an answer it cannot use is
-        recorded as malformed on the call's row."""
+        recorded as malformed on the call's row; with `read_time` it also gets the vendor's time of
+        the answer (epoch ms, or None)."""
         auth = (self.config.secret("customer_id"), self.config.secret("customer_secret"))
         content = None
         headers = {"Accept": "application/json"}
@@ -536,7 +566,7 @@ class AgoraAdapter:
             if read is None:
                 return data
             try:
-                return read(data)
+                return read(data, _answer_time_ms(response)) if read_time else read(data)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise _vendor_error(
                     "malformed", f"{action}: unexpected answer ({exc})", _HTTP_ERRORS["malformed"],
@@ -791,51 +821,82 @@ class AgoraAdapter:
                 "声网仅支持暂停页面录制；单流和合流录制无法暂停。",
             )
 
-    def stop(self, ref: TaskRef) -> None:
-        """stop (vendors.md §2 stop; async_stop false so the answer waits for the upload state)."""
-        self._request(
-            "stop", "POST", self._task_path(ref, "stop"), self._task_body(ref, {"async_stop": False})
+    def stop(self, ref: TaskRef) -> VendorStatus:
+        """stop (vendors.md §2 stop; async_stop false so the answer waits for the upload state).
+
+        The answer carries the file list (serverResponse.fileList, or for web pages
+        extensionServiceState[].payload.fileList) and it is the last place Agora names the files:
+        query answers 404 once the recording has exited. The recorder stops as the answer is made,
+        so the answer's time ends each lane's last file."""
+        return self._request(
+            "stop", "POST", self._task_path(ref, "stop"), self._task_body(ref, {"async_stop": False}),
+            read=lambda data, at: self._stop_status(ref, data, at), read_time=True,
+        )  # fmt: skip
+
+    @staticmethod
+    def _stop_status(ref: TaskRef, data: Mapping[str, Any], answered_ms: int | None) -> VendorStatus:
+        server = data.get("serverResponse") or {}
+        files = AgoraAdapter._files(ref, server)
+        return VendorStatus(
+            state=State.PROCESSING,
+            vendor_state="stop " + str(server.get("uploadingStatus") or "accepted"),
+            stopped_at=_ms(answered_ms),
+            segments=_segments_from_files(files, mode=ref.mode, end_ms=answered_ms),
         )
 
     def query(self, ref: TaskRef) -> VendorStatus:
         """query (vendors.md §2 query): status 0–8, 20; fileList (individual/mix) or
         extensionServiceState[].payload (web: fileList, onhold)."""
         return self._request(
-            "query", "GET", self._task_path(ref, "query"), read=lambda d: self._status(ref, d)
-        )
+            "query", "GET", self._task_path(ref, "query"),
+            read=lambda data, at: self._status(ref, data, at), read_time=True,
+        )  # fmt: skip
 
     @staticmethod
-    def _status(ref: TaskRef, data: Mapping[str, Any]) -> VendorStatus:
-        server = data.get("serverResponse") or {}
-        vendor_status = int(server["status"])
-        state = STATES.get(vendor_status, State.STARTING)
+    def _files(ref: TaskRef, server: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         files: list[Mapping[str, Any]] = []
         if ref.mode == Mode.WEB_PAGE:
             for service in server.get("extensionServiceState") or []:
-                if service.get("serviceName") != "web_recorder_service":
-                    continue
+                if service.get("serviceName") == "web_recorder_service":
+                    files.extend((service.get("payload") or {}).get("fileList") or [])
+            return files
+        file_list = server.get("fileList")
+        if isinstance(file_list, str) and file_list:
+            # fileListMode "string" (mix + HLS only): one playlist, its start on serverResponse.
+            files.append({"fileName": file_list, "sliceStartTime": server.get("sliceStartTime")})
+        elif isinstance(file_list, list):
+            files.extend(file_list)
+        return files
+
+    @staticmethod
+    def _status(ref: TaskRef, data: Mapping[str, Any], answered_ms: int | None = None) -> VendorStatus:
+        server = data.get("serverResponse") or {}
+        vendor_status = int(server["status"])
+        state = STATES.get(vendor_status, State.STARTING)
+        if ref.mode == Mode.WEB_PAGE and state == State.RECORDING:
+            for service in server.get("extensionServiceState") or []:
                 payload = service.get("payload") or {}
-                files.extend(payload.get("fileList") or [])
-                if payload.get("onhold") and state == State.RECORDING:
+                if service.get("serviceName") == "web_recorder_service" and payload.get("onhold"):
                     state = State.PAUSED
-        else:
-            file_list = server.get("fileList")
-            if isinstance(file_list, str) and file_list:
-                # fileListMode "string" (mix + HLS only): one playlist, its start on serverResponse.
-                files.append({"fileName": file_list, "sliceStartTime": server.get("sliceStartTime")})
-            elif isinstance(file_list, list):
-                files.extend(file_list)
         finish_reason = None
         if state == State.FINISHED:
             # query does not say why a recording ended; NCS recorder_leave / web_recorder_stopped do.
             finish_reason = FinishReason.UNKNOWN
         elif state == State.FAILED:
             finish_reason = FinishReason.EXCEPTION
+        segments: tuple[SegmentInfo, ...] = ()
+        if vendor_status >= 6:
+            # Only once the recorder has stopped are the files whole. While it records, the listed
+            # files are still growing: stored then, they would keep a duration that is too short.
+            # The recorder stopped no later than this answer, which bounds the last files.
+            segments = _segments_from_files(
+                AgoraAdapter._files(ref, server), mode=ref.mode, end_ms=answered_ms
+            )
         return VendorStatus(
             state=state,
             vendor_state=str(vendor_status),
             finish_reason=finish_reason,
-            segments=_segments_from_files(files, mode=ref.mode),
+            segments=segments,
         )
 
     def update_layout(self, ref: TaskRef, layout: Mapping[str, Any]) -> None:
@@ -948,13 +1009,20 @@ class AgoraAdapter:
             "record_user_id": str(payload.get("uid", "")),
             "room_id": str(payload.get("cname", "")),
         }
-        kind, extra = self._event_meaning(event_type, details, mode)
+        try:
+            sent_ms = int(payload.get("sendts"))
+        except (TypeError, ValueError):
+            sent_ms = None
+        kind, extra = self._event_meaning(event_type, details, mode, sent_ms)
         return [VendorEvent(kind=kind, **common, **extra)]
 
     @staticmethod
     def _event_meaning(
-        event_type: int, details: Mapping[str, Any], mode: Mode | None
+        event_type: int, details: Mapping[str, Any], mode: Mode | None, sent_ms: int | None = None
     ) -> tuple[EventKind, dict[str, Any]]:
+        """What one NCS event implies. A file list arrives once its files are whole, no earlier than
+        the recorder stopped, so the event's send time bounds each lane's last file (web_recorder_stopped
+        is sent as the recorder stops; uploaded after the upload, an overestimate by the upload time)."""
         file_list = details.get("fileList")
         if event_type in (40, 70):  # recorder_started, web_recorder_started
             return EventKind.STARTED, {"state": State.RECORDING}
@@ -971,10 +1039,11 @@ class AgoraAdapter:
                 "finish_detail": str(details.get("message") or f"code {code}"),
             }
             if isinstance(file_list, list):
-                extra["segments"] = _segments_from_files(file_list, mode=Mode.WEB_PAGE)
+                extra["segments"] = _segments_from_files(file_list, mode=Mode.WEB_PAGE, end_ms=sent_ms)
             return EventKind.STOPPED, extra
         if event_type in (31, 32, 4) and isinstance(file_list, list):  # uploaded, backuped, file_infos
-            return EventKind.SEGMENTS, {"segments": _segments_from_files(file_list, mode=mode)}
+            segments = _segments_from_files(file_list, mode=mode, end_ms=sent_ms)
+            return EventKind.SEGMENTS, {"segments": segments}
         if event_type == 11:  # session_exit
             if int(details.get("exitStatus", 0)) == 0:
                 return EventKind.FINISHED, {"state": State.FINISHED}

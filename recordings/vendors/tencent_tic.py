@@ -247,6 +247,9 @@ class TencentTicAdapter:
         modes=frozenset({Mode.INDIVIDUAL}),
         pause_modes=frozenset({Mode.INDIVIDUAL}),
         registers_callback=True,
+        # record/v1/online/query knows prepared, recording and finished only (seed 004 §查询): a
+        # pause shows as "recording", so an accepted pause/resume answer is the news of it.
+        reports_pause=False,
     )
 
     def __init__(self, config: AppConfig, http: VendorHttp) -> None:

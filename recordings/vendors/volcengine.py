@@ -304,7 +304,8 @@ def _mode_of_task(task_id: str) -> Mode | None:
 
 def _segments(files: Sequence[Mapping[str, Any]], mode: Mode | None) -> tuple[SegmentInfo, ...]:
     """RecordFileList → segments on the wall clock (StartTime, ms). A file is in VOD (Vid) or object
-    storage (ObjectKey); either names it. In single-stream mode StreamList names the user and the
+    storage (ObjectKey, its key in the StorageConfig's bucket, from which the lifecycle makes the URL);
+    either names it. In single-stream mode StreamList names the user and the
     stream (StreamType 0 main = camera, 1 screen); mixed and whiteboard files are one lane, user ""."""
     segments = []
     for entry in files:
@@ -335,6 +336,7 @@ def _segments(files: Sequence[Mapping[str, Any]], mode: Mode | None) -> tuple[Se
                 started_at_ms=int(start) if start else None,
                 size_bytes=int(entry.get("Size") or 0),
                 format=file_format,
+                object_key=key,
                 width=entry.get("VideoWidth") or None,
                 height=entry.get("VideoHeight") or None,
             )
@@ -594,6 +596,22 @@ class VolcengineAdapter:
             return None
         if storage.provider == "vendor_vod":
             return {"Type": 1, "VodConfig": {"Space": storage.bucket}}
+        if storage.provider == "s3_compatible":
+            # Type 2 is "third-party S3-compatible" only in that it speaks S3 to the five vendors
+            # CustomConfig.Vendor names; CustomConfig has no endpoint field (VO-GO v20231101), so a
+            # self-hosted store (MinIO, Ceph, R2) cannot be named. An Amazon S3 target whose objects
+            # RecDesk reads through its own endpoint is Vendor 0.
+            raise VendorError(
+                "storage_unsupported", "Volcengine cannot upload to a self-hosted S3-compatible store",
+                kind="config",
+                explanation_en=(
+                    "Volcengine uploads only to Amazon S3, Alibaba OSS, Huawei OBS, Tencent COS, Qiniu, "
+                    "its TOS or its VOD; it has no setting for another S3-compatible endpoint."
+                ),
+                explanation_zh="火山引擎只能上传到 Amazon S3、阿里云 OSS、华为云 OBS、腾讯云 COS、七牛云、TOS 或视频点播，无法指定其他兼容 S3 的地址。",
+                fix_en="Give this app a storage target of one of those providers.",
+                fix_zh="请为此应用选择上述服务商之一的存储目标。",
+            )  # fmt: skip
         vendor = CUSTOM_STORAGE_VENDORS.get(storage.provider)
         if vendor is None:
             raise VendorError(

@@ -210,7 +210,9 @@ def test_agora_web_page_start_onhold_resume_stop_with_files_and_signed_ncs(sandb
     gone = query()
     assert gone.status_code == 404 and gone.json()["code"] == 404
 
-    media = f"http://127.0.0.1:{sandbox.base_port}/media/"
+    # fileName is the object key in the storageConfig's bucket, under its fileNamePrefix.
+    assert all(f["filename"].startswith("rec/") for f in files)
+    media = f"http://127.0.0.1:{sandbox.base_port}/media/{STORAGE['bucket']}/"
     starts = sorted({f["sliceStartTime"] for f in files})
     assert len(starts) == 2 and starts[1] - starts[0] == 12_000  # 8 s recorded, 4 s on hold
     durations = {starts[0]: 8_000, starts[1]: 6_000}
@@ -285,8 +287,14 @@ def test_agora_mix_and_individual_files_and_refused_moves(sandbox_fresh):
     solo_stop = agora.call("POST", solo_rid, solo_sid, "individual", "stop", {"clientRequest": {}}).json()
     assert mix_stop["serverResponse"]["fileListMode"] == "string"
     sandbox.advance(5_000)
-    media = f"http://127.0.0.1:{sandbox.base_port}/media/"
+    media = f"http://127.0.0.1:{sandbox.base_port}/media/{STORAGE['bucket']}/"
+    assert mix_stop["serverResponse"]["fileList"].startswith("rec/")
     assert_playable(media + mix_stop["serverResponse"]["fileList"], 6_000)
+    # Another bucket does not hold the recorder's objects.
+    other = httpx.get(
+        f"http://127.0.0.1:{sandbox.base_port}/media/other/" + mix_stop["serverResponse"]["fileList"]
+    )
+    assert other.status_code == 404
     for entry in solo_stop["serverResponse"]["fileList"]:
         assert entry["mixedAllUser"] is False and entry["trackType"] == "audio_and_video"
         assert_playable(media + entry["fileName"], 6_000)
@@ -635,6 +643,52 @@ def test_volcengine_cloud_recording_lifecycle_and_errors(sandbox_fresh):
         volc_error(service, "StopRecord", {"AppId": VOLC_APP, "RoomId": "vroom", "TaskId": "nope"})["Code"]
         == "InvalidParameter.ErrorActiveTaskNotFound"
     )
+
+
+def test_volcengine_uploads_to_the_storage_config_bucket_or_vod(sandbox_fresh):
+    sandbox = sandbox_fresh
+    provision_volc(sandbox)
+    sandbox.room("volcengine", VOLC_APP, "sroom", TWO_PUBLISHERS)
+    service = volc_service(sandbox)
+    custom = {
+        "Vendor": 0,
+        "Region": "us-east-1",
+        "Bucket": "recordings",
+        "AccessKey": "ak",
+        "SecretKey": "sk",
+    }
+    base = {"AppId": VOLC_APP, "RoomId": "sroom", "RecordMode": 0}
+    refused = volc_error(
+        service,
+        "StartRecord",
+        {**base, "TaskId": "s0", "StorageConfig": {"Type": 2, "CustomConfig": {**custom, "Vendor": 10}}},
+    )
+    assert refused["Code"] == "InvalidParameter"
+    started = {
+        **base,
+        "TaskId": "s1",
+        "StorageConfig": {"Type": 2, "CustomConfig": custom},
+        "FileNameConfig": {"Prefix": ["classes", "sroom"]},
+    }
+    assert volc_post(service, "StartRecord", started)["Result"] == "ok"
+    vod = {**base, "TaskId": "s2", "StorageConfig": {"Type": 1, "VodConfig": {"Space": "space1"}}}
+    assert volc_post(service, "StartRecord", vod)["Result"] == "ok"
+    sandbox.advance(4_000)
+    for task_id in ("s1", "s2"):
+        volc_post(service, "StopRecord", {"AppId": VOLC_APP, "RoomId": "sroom", "TaskId": task_id})
+    sandbox.advance(5_000)
+
+    def files(task_id: str) -> list[dict]:
+        params = {"AppId": VOLC_APP, "RoomId": "sroom", "TaskId": task_id}
+        return json.loads(service.get("GetRecordTask", params))["Result"]["RecordTask"]["RecordFileList"]
+
+    [in_bucket] = files("s1")
+    assert in_bucket["Vid"] == "" and in_bucket["ObjectKey"].startswith("classes/sroom/")
+    media = f"http://127.0.0.1:{sandbox.base_port}/media/"
+    assert_playable(media + "recordings/" + in_bucket["ObjectKey"], 4_000)
+    assert httpx.get(media + "elsewhere/" + in_bucket["ObjectKey"]).status_code == 404
+    [in_vod] = files("s2")
+    assert in_vod["Vid"] and in_vod["ObjectKey"] == ""
 
 
 def test_volcengine_signature_failures_in_the_response_metadata_envelope(sandbox_fresh):

@@ -168,17 +168,46 @@ def test_update_layout_sends_only_layout_fields_to_update_layout():
 
 
 def test_query_reads_a_string_file_list_with_its_slice_start():
-    answer = {"resourceId": "r", "sid": "s", "serverResponse": {"status": 5, "fileListMode": "string",
+    # Status 7: every component has stopped, so the listed playlist is whole.
+    answer = {"resourceId": "r", "sid": "s", "serverResponse": {"status": 7, "fileListMode": "string",
               "fileList": "s_c.m3u8", "sliceStartTime": 1562724971626}}  # fmt: skip
     adapter, _ = _adapter(lambda request: httpx.Response(200, json=answer))
     status = adapter.query(TaskRef("s", "c", Mode.MIXED, resource_id="r", sid="s", record_user_id="1"))
     [segment] = status.segments
-    assert (segment.file_id, segment.kind, segment.started_at_ms, segment.format) == (
+    assert (segment.file_id, segment.kind, segment.started_at_ms, segment.format, segment.object_key) == (
         "s_c.m3u8",
         SegmentKind.MIXED,
         1562724971626,
         "hls",
+        "s_c.m3u8",
     )
+
+
+def test_query_while_recording_lists_no_files_because_they_are_still_growing():
+    answer = {"resourceId": "r", "sid": "s", "serverResponse": {"status": 5, "fileListMode": "string",
+              "fileList": "s_c.m3u8", "sliceStartTime": 1562724971626}}  # fmt: skip
+    adapter, _ = _adapter(lambda request: httpx.Response(200, json=answer))
+    status = adapter.query(TaskRef("s", "c", Mode.MIXED, resource_id="r", sid="s", record_user_id="1"))
+    assert status.state == State.RECORDING
+    assert status.segments == ()
+
+
+def test_stop_answer_names_the_objects_and_ends_each_lane_at_the_answer_time():
+    answer = {"resourceId": "r", "sid": "s", "cname": "c", "uid": "1", "serverResponse": {
+        "extensionServiceState": [{"serviceName": "web_recorder_service", "payload": {
+            "uploadingStatus": "uploaded", "state": "exit", "fileList": [
+                {"filename": "classes/s_c_1.mp4", "sliceStartTime": 1700000060000},
+                {"filename": "classes/s_c_0.mp4", "sliceStartTime": 1700000000000},
+            ]}}]}}  # fmt: skip
+    date = "Tue, 14 Nov 2023 22:15:20 GMT"  # 1700000120000 ms
+    adapter, _ = _adapter(lambda request: httpx.Response(200, json=answer, headers={"Date": date}))
+    status = adapter.stop(TaskRef("s", "c", Mode.WEB_PAGE, resource_id="r", sid="s", record_user_id="1"))
+    assert status is not None and status.state == State.PROCESSING
+    assert status.stopped_at == datetime(2023, 11, 14, 22, 15, 20, tzinfo=UTC)
+    assert [(s.object_key, s.started_at_ms, s.duration_ms) for s in status.segments] == [
+        ("classes/s_c_0.mp4", 1700000000000, 60000),
+        ("classes/s_c_1.mp4", 1700000060000, 60000),
+    ]
 
 
 def test_abnormal_exit_is_failed():

@@ -90,10 +90,44 @@ class Command(BaseCommand):
             users[username] = user
         return users
 
-    def _apps(self, teacher):
-        storage, _ = StorageTarget.objects.get_or_create(
+    def _storage_targets(self) -> dict[str, StorageTarget]:
+        """The storage each demo app records to, by vendor.
+
+        Tencent stores in its own VOD and keeps the local archive. Agora, ZEGO and Volcengine upload
+        only to the customer's bucket; the sandbox plays that bucket at /media/<bucket>/ on its
+        control port. Agora and ZEGO name a self-hosted S3 endpoint; Volcengine cannot (its
+        CustomConfig has no endpoint), so its target is Amazon S3 read through the sandbox's endpoint.
+        """
+        local, _ = StorageTarget.objects.get_or_create(
             name="Local archive", defaults={"provider": "local", "prefix": "recordings/"}
         )
+        endpoint = f"http://{settings.RECDESK_SANDBOX_HOST}:{settings.RECDESK_SANDBOX_BASE_PORT}/media"
+        buckets = {}
+        for provider, name in (
+            ("s3_compatible", "Sandbox bucket (S3-compatible)"),
+            ("s3", "Sandbox bucket (Amazon S3)"),
+        ):
+            buckets[provider], _ = StorageTarget.objects.update_or_create(
+                name=name,
+                defaults={
+                    "provider": provider,
+                    "bucket": "recordings",
+                    "region": "us-east-1",
+                    "endpoint": endpoint,
+                    "access_key": "sandbox",
+                    "secret": "sandbox",
+                },
+            )
+        return {
+            "tencent_tiw": local,
+            "tencent_tic": local,
+            "agora": buckets["s3_compatible"],
+            "zego": buckets["s3_compatible"],
+            "volcengine": buckets["s3"],
+        }
+
+    def _apps(self, teacher):
+        storage_of = self._storage_targets()
         apps = []
         for vendor, port_offset, name, app_id, room_id, title in DEMO_APPS:
             base_url = (
@@ -105,7 +139,7 @@ class Command(BaseCommand):
                     "vendor": vendor,
                     "app_id": app_id,
                     "api_base_url": base_url,
-                    "default_storage": storage,
+                    "default_storage": storage_of[vendor],
                     "region": "ap-singapore" if vendor == "tencent_tiw" else "",
                 },
             )

@@ -316,8 +316,8 @@ MAX_IDLE_DEFAULT_SECONDS = 30
 class AgoraProtocol(VendorProtocol):
     """acquire/start/query/update/updateLayout/stop on `/v1/apps/{appid}/cloud_recording/...`.
 
-    Files live in the sandbox's "bucket", its /media/ tree: a `fileName` in a fileList is the
-    object key under `http://<host>:<base port>/media/`.
+    Files are "uploaded" to the bucket of the start's storageConfig: a `fileName` in a fileList is
+    the object key, served at `http://<host>:<base port>/media/<bucket>/<fileName>`.
     """
 
     vendor = "agora"
@@ -485,7 +485,7 @@ class AgoraProtocol(VendorProtocol):
         sid = self.core.new_id(32, "0123456789abcdef")
         resource["sid"] = sid
         self.core.save_app(app)
-        self.core.create_task(
+        task = self.core.create_task(
             self.vendor,
             app.app_id,
             cname,
@@ -496,6 +496,11 @@ class AgoraProtocol(VendorProtocol):
             extra=extra,
             idle_timeout_ms=idle_ms,
         )
+        # The recorder uploads to the customer's bucket; fileName is the object key there, starting
+        # with the fileNamePrefix directories (AG-DOC storageConfig.fileNamePrefix).
+        storage = client_request["storageConfig"]
+        prefix = [str(part) for part in storage.get("fileNamePrefix") or [] if str(part)]
+        self.core.upload_to(task, str(storage.get("bucket") or ""), "/".join(prefix))
         return Response.json({"cname": cname, "uid": uid, "resourceId": rid, "sid": sid})
 
     def _task(self, app: model.App, found: Route) -> model.Task | None:
@@ -599,7 +604,7 @@ class AgoraProtocol(VendorProtocol):
     def _file_entry(self, task: model.Task, segment: model.Segment) -> dict[str, Any]:
         mixed = task.mode != "individual"
         return {
-            "fileName": segment.path,
+            "fileName": self.core.object_key(task, segment),
             "trackType": "audio" if segment.kind == model.AUDIO else "audio_and_video",
             "uid": "0" if mixed else segment.user_id,
             "mixedAllUser": mixed,
@@ -612,7 +617,9 @@ class AgoraProtocol(VendorProtocol):
         uploaded = all(s.status == "ready" for s in files)
         if task.mode == "web_page":
             payload: dict[str, Any] = {
-                "fileList": [{"filename": s.path, "sliceStartTime": s.start_ms} for s in files],
+                "fileList": [
+                    {"filename": self.core.object_key(task, s), "sliceStartTime": s.start_ms} for s in files
+                ],
                 "onhold": task.logical_state == model.PAUSED,
                 "state": "exit"
                 if task.stop_requested
@@ -630,7 +637,7 @@ class AgoraProtocol(VendorProtocol):
         playlists = [s for s in files if s.format == "hls"]
         file_list: Any
         if mode == "string":
-            file_list = playlists[0].path if playlists else ""
+            file_list = self.core.object_key(task, playlists[0]) if playlists else ""
         else:
             file_list = [self._file_entry(task, s) for s in files]
         response = {"fileListMode": mode, "fileList": file_list}
@@ -696,7 +703,7 @@ class AgoraProtocol(VendorProtocol):
             files = self._files(task, include_open=False)
             if files:
                 entries = (
-                    [{"fileName": s.path, "sliceStartTime": s.start_ms} for s in files]
+                    [{"fileName": self.core.object_key(task, s), "sliceStartTime": s.start_ms} for s in files]
                     if web
                     else [self._file_entry(task, s) for s in files]
                 )
@@ -747,7 +754,9 @@ class AgoraProtocol(VendorProtocol):
 
     def build_callback(self, app: model.App, record: model.CallbackRecord, url: str) -> OutgoingCallback:
         # noticeId stays the same across retries; notifyMs is the time of this attempt (vendors.md §2).
-        body = {**record.payload, "notifyMs": self.core.now_ms()}
+        # It is a delivery time, which receivers check for freshness with their real clocks, so it is
+        # real time (sandbox README "Time"); sendts keeps the simulated time of the event.
+        body = {**record.payload, "notifyMs": self.core.wall_ms()}
         raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",

@@ -385,8 +385,8 @@ class _Refusal(Exception):
 class VolcengineProtocol(VendorProtocol):
     """`https://rtc.volcengineapi.com/?Action=&Version=` with V4 signatures.
 
-    Files live in the sandbox's "bucket", its /media/ tree: `ObjectKey` is the key under
-    `http://<host>:<base port>/media/`; `Vid` is the sandbox's file id.
+    Files are "uploaded" to the StorageConfig's bucket: `ObjectKey` is the key there, served at
+    `http://<host>:<base port>/media/<bucket>/<ObjectKey>`; with VOD storage a file has a `Vid` only.
     """
 
     vendor = "volcengine"
@@ -509,7 +509,14 @@ class VolcengineProtocol(VendorProtocol):
         return task if task is not None and task.room_id == room_id else None
 
     def _start_common(
-        self, app: model.App, params: dict[str, Any], *, mode: str, extra: dict[str, Any], idle_ms: int | None
+        self,
+        app: model.App,
+        params: dict[str, Any],
+        *,
+        mode: str,
+        extra: dict[str, Any],
+        idle_ms: int | None,
+        bucket: str | None = None,
     ) -> str:
         room_id, task_id = self._ids(params)
         existing = self.core.task(self.vendor, app.app_id, task_id)
@@ -518,7 +525,7 @@ class VolcengineProtocol(VendorProtocol):
                 # A second start of a running AppId+RoomId+TaskId is answered, not refused (vendors.md §4).
                 return ALREADY_STARTED_RESULT
             raise _Refusal(fmt(TASK_ALREADY_EXISTS, task_id))
-        self.core.create_task(
+        task = self.core.create_task(
             self.vendor,
             app.app_id,
             room_id,
@@ -529,6 +536,12 @@ class VolcengineProtocol(VendorProtocol):
             extra={**extra, "business_id": str(params.get("BusinessId", ""))},
             idle_timeout_ms=idle_ms,
         )
+        if not extra.get("vod"):
+            prefix = (params.get("FileNameConfig") or {}).get("Prefix") or []
+            prefix = [prefix] if isinstance(prefix, str) else prefix
+            self.core.upload_to(
+                task, bucket, "/".join(str(p).strip("/") for p in prefix if str(p).strip("/"))
+            )
         return "ok"
 
     def _start_wb(self, app: model.App, params: dict[str, Any]) -> str:
@@ -537,6 +550,9 @@ class VolcengineProtocol(VendorProtocol):
         if app.settings.get("wb_record_mode") == "signalling":
             # Seed 000: with signalling-data recording configured in the console, the API call fails.
             raise _Refusal(RECORD_NOT_ENABLED.with_message("Whiteboard video recording is not enabled."))
+        # StartWBRecord names no storage: files go to the space chosen in the console (seed 000,
+        # 启用白板录制). The sandbox does not know that space's name, so it serves the objects
+        # under any bucket name (bucket None).
         return self._start_common(app, params, mode="whiteboard", extra={"formats": ["mp4"]}, idle_ms=None)
 
     def _start(self, app: model.App, params: dict[str, Any]) -> str:
@@ -558,13 +574,50 @@ class VolcengineProtocol(VendorProtocol):
         formats = [f.lower() for f in (str(f).upper() for f in file_formats) if f in ("MP4", "HLS")]
         if not formats:
             raise _Refusal(fmt(INVALID_PARAMETER, "The sandbox records MP4 or HLS only."))
+        bucket, vod = self._storage(params)
         return self._start_common(
             app,
             params,
             mode="individual" if record_mode == 1 else "mixed",
-            extra={"formats": formats},
+            extra={"formats": formats, "vod": vod},
             idle_ms=max_idle * 1000,
+            bucket=bucket,
         )
+
+    @staticmethod
+    def _storage(params: dict[str, Any]) -> tuple[str | None, bool]:
+        """StorageConfig → (bucket, is VOD) (vendors.md §4 StartRecord): Type 0 TOS (TosConfig.Bucket),
+        1 VOD (VodConfig.Space; files named by Vid), 2 a third-party S3-compatible store
+        (CustomConfig.Vendor 0 Amazon S3, 1 Alibaba OSS, 2 Huawei OBS, 3 Tencent COS, 4 Qiniu Kodo).
+        Absent: the storage set in the console, whose bucket the sandbox does not know (None)."""
+        config = params.get("StorageConfig")
+        if config is None:
+            return None, False
+        if not isinstance(config, dict):
+            raise _Refusal(fmt(INVALID_PARAMETER, "StorageConfig must be an object."))
+        kind = config.get("Type", 0)
+        if kind == 1:
+            space = (config.get("VodConfig") or {}).get("Space")
+            if not isinstance(space, str) or not space:
+                raise _Refusal(fmt(INVALID_PARAMETER, "StorageConfig.VodConfig.Space is required."))
+            return None, True
+        if kind == 0:
+            bucket = (config.get("TosConfig") or {}).get("Bucket")
+        elif kind == 2:
+            custom = config.get("CustomConfig") or {}
+            if custom.get("Vendor") not in (0, 1, 2, 3, 4):
+                raise _Refusal(
+                    fmt(INVALID_PARAMETER, "StorageConfig.CustomConfig.Vendor must be within [0, 4].")
+                )
+            for name in ("AccessKey", "SecretKey"):
+                if not isinstance(custom.get(name), str) or not custom[name]:
+                    raise _Refusal(fmt(INVALID_PARAMETER, f"StorageConfig.CustomConfig.{name} is required."))
+            bucket = custom.get("Bucket")
+        else:
+            raise _Refusal(fmt(INVALID_PARAMETER, "StorageConfig.Type must be 0, 1 or 2 in the sandbox."))
+        if not isinstance(bucket, str) or not bucket:
+            raise _Refusal(fmt(INVALID_PARAMETER, "StorageConfig bucket is required."))
+        return bucket, False
 
     def _active(self, app: model.App, params: dict[str, Any], *, whiteboard: bool) -> model.Task:
         room_id, task_id = self._ids(params)
@@ -634,9 +687,11 @@ class VolcengineProtocol(VendorProtocol):
                 }
             ]
         wide = segment.kind == model.MIXED or whiteboard
+        # Vid only for VOD storage, ObjectKey only for object storage ("仅在你选择配置存储到…时有效").
+        vod = bool(task.extra.get("vod"))
         return {
-            "Vid": segment.file_id,
-            "ObjectKey": segment.path,
+            "Vid": segment.file_id if vod else "",
+            "ObjectKey": "" if vod else self.core.object_key(task, segment),
             "Duration": segment.duration_ms,
             "Size": segment.size,
             "StartTime": segment.start_ms,
@@ -705,7 +760,9 @@ class VolcengineProtocol(VendorProtocol):
         payload = {
             "EventType": event_type,
             "EventData": data,
-            "EventTime": event_time(datetime.fromtimestamp(self.core.now_ms() / 1000, UTC)),
+            # EventTime is the callback's only time and receivers check its freshness with their real
+            # clocks (sandbox README "Time"), so it is stamped with the real clock at the event.
+            "EventTime": event_time(datetime.fromtimestamp(self.core.wall_seconds(), UTC)),
             "EventId": uuid.uuid4().hex,
         }
         self.core.emit_callback(task, event_type, payload)

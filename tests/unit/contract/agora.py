@@ -75,7 +75,8 @@ EXPECTED = {
         "stop": State.PROCESSING,
         "final": State.FINISHED,
         "finish_reason": FinishReason.UNKNOWN,
-        # fileList has no durations; each uid's playlist is a lane, the audio-only one `audio`.
+        # fileList has no durations and each uid's playlist is alone in its lane, the audio-only one
+        # `audio`: with no time in the answer, their ends are unknown (0).
         "segments": [
             ("1001", SegmentKind.CAMERA, 1562724971626, 0),
             ("1002", SegmentKind.CAMERA, 1562724973000, 0),
@@ -97,8 +98,9 @@ EXPECTED = {
         "stop": State.PROCESSING,
         "final": State.FINISHED,
         "finish_reason": FinishReason.UNKNOWN,
+        # The first MP4 ends where the next begins; the last one's end is not in the answer.
         "segments": [
-            ("", SegmentKind.MIXED, 1623396883000, 0),
+            ("", SegmentKind.MIXED, 1623396883000, 7200000),
             ("", SegmentKind.MIXED, 1623404083000, 0),
         ],
     },
