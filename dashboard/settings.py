@@ -207,6 +207,8 @@ RECDESK_REDISPATCH_SECONDS = env.float("RECDESK_REDISPATCH_SECONDS", default=60.
 # Timeouts of every vendor call (seconds): connecting, and waiting for the answer.
 RECDESK_VENDOR_CONNECT_TIMEOUT = env.float("RECDESK_VENDOR_CONNECT_TIMEOUT", default=3.0)
 RECDESK_VENDOR_READ_TIMEOUT = env.float("RECDESK_VENDOR_READ_TIMEOUT", default=10.0)
+# How long a worker holds a vendor command it is running; longer than connect + read timeouts.
+RECDESK_COMMAND_CLAIM_SECONDS = env.float("RECDESK_COMMAND_CLAIM_SECONDS", default=60.0)
 
 # Where the sandbox vendors listen (recordings/sandbox); the demo apps point at it.
 RECDESK_SANDBOX_HOST = env.str("RECDESK_SANDBOX_HOST", default="127.0.0.1")

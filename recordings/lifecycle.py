@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -62,8 +63,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 # Retry policy for vendor commands (used by recordings/tasks.py).
 MAX_COMMAND_ATTEMPTS = 6
-# Longer than any one vendor call can take (connect + read timeouts), so a claim outlives its run.
-COMMAND_CLAIM = timedelta(seconds=60)
+# Failures of the way there, not refusals: worth another attempt whatever the adapter judged (a
+# garbled 200 usually comes from a gateway in between). A start retried after one of these asks
+# the vendor first (recover_start).
+TRANSIENT_KINDS = frozenset({"timeout", "connect", "server", "rate_limited", "malformed"})
+
+
+def command_claim() -> timedelta:
+    """Longer than any one vendor call can take (connect + read timeouts), so a claim outlives its run."""
+    return timedelta(seconds=settings.RECDESK_COMMAND_CLAIM_SECONDS)
+
+
 # The reconciler polls an active task this often, backing off while nothing changes.
 POLL_MIN_SECONDS = 2.0
 POLL_MAX_SECONDS = 60.0
@@ -392,7 +402,7 @@ def execute_command(command_id: int) -> None:
     claimed = (
         VendorCommand.objects.filter(pk=command.pk, status__in=[CommandStatus.PENDING, CommandStatus.SENT])
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
-        .update(status=CommandStatus.SENT, attempts=F("attempts") + 1, claimed_until=now + COMMAND_CLAIM)
+        .update(status=CommandStatus.SENT, attempts=F("attempts") + 1, claimed_until=now + command_claim())
     )
     if not claimed:
         return
@@ -436,13 +446,22 @@ def _apply_answer(task: RecordingTask, action: str, answer, capabilities) -> Non
         apply_observation(task.pk, Observation.from_status(answer), SYSTEM)
     elif action in ("pause", "resume") and not capabilities.reports_pause:
         state = S.PAUSED if action == "pause" else S.RECORDING
-        apply_observation(task.pk, Observation(state=state, vendor_state=f"{action} accepted"), SYSTEM)
+        # ordered=True: unlike a query's "recording", an accepted resume does end the pause.
+        apply_observation(
+            task.pk, Observation(state=state, vendor_state=f"{action} accepted", ordered=True), SYSTEM
+        )
 
 
 def _run_start(adapter, task: RecordingTask, command: VendorCommand, previous_error: str) -> None:
     spec = _start_spec(task)
     ref = None
-    if command.attempts > 1 and previous_error in ("timeout", "server", "malformed", "interrupted"):
+    if command.attempts > 1 and previous_error in (
+        "timeout",
+        "server",
+        "malformed",
+        "rate_limited",
+        "interrupted",
+    ):
         # The previous attempt may have reached the vendor: ask before starting again, so one
         # intent never makes two recordings.
         try:
@@ -473,16 +492,17 @@ def _run_start(adapter, task: RecordingTask, command: VendorCommand, previous_er
 
 def _command_failed(command: VendorCommand, task: RecordingTask, exc: VendorError) -> None:
     """Record a vendor refusal; re-raise it when a retry can help and attempts remain."""
-    kind = exc.kind if exc.kind in ("timeout", "server", "malformed", "rate_limited", "connect") else exc.code
+    kind = exc.kind if exc.kind in TRANSIENT_KINDS else exc.code
     VendorCommand.objects.filter(pk=command.pk).update(error_code=kind[:64], error_message=exc.message[:2000])
-    if exc.retryable and command.attempts < MAX_COMMAND_ATTEMPTS:
-        command.error_code = kind
-        raise exc  # tasks.run_command schedules the retry and releases the claim until then
     if command.action == "stop" and exc.kind == "not_found":
-        # The vendor no longer knows the recording: it ended on its side. Querying tells how.
+        # The vendor no longer knows the recording: it ended on its side. Querying tells how, and
+        # if it does still record after all, the reconciler sends the stop again.
         _finish_command(command, CommandStatus.DONE, note=exc.message)
         _poll_soon(task)
         return
+    if (exc.retryable or exc.kind in TRANSIENT_KINDS) and command.attempts < MAX_COMMAND_ATTEMPTS:
+        command.error_code = kind
+        raise exc  # tasks.run_command schedules the retry and releases the claim until then
     _finish_command(command, CommandStatus.FAILED, note=exc.message)
     _record_refusal(task, command, exc)
 
@@ -868,6 +888,7 @@ def reconcile_task(task_id: int) -> str:
     outcome = apply_observation(task.pk, Observation.from_status(status), RECONCILER)
     task.refresh_from_db()
     _enforce_max_duration(task)
+    _converge_stop(task)
     _schedule_next_poll(task, changed=task.observed_state != before)
     return outcome
 
@@ -906,6 +927,32 @@ def _enforce_max_duration(task: RecordingTask) -> None:
         pass
 
 
+def _converge_stop(task: RecordingTask) -> None:
+    """Staff asked to stop, every command is done, yet the vendor still records (its stop answer was
+    a 404, or it lost the stop): send the stop again, as the reconciler."""
+    if task.desired_state != DesiredState.STOPPED or task.observed_state not in (S.RECORDING, S.PAUSED):
+        return
+    unfinished = VendorCommand.objects.filter(
+        task=task, status__in=[CommandStatus.PENDING, CommandStatus.SENT]
+    )
+    last_stop = VendorCommand.objects.filter(task=task, action="stop").order_by("-pk").first()
+    if unfinished.exists() or last_stop is None or last_stop.completed_at is None:
+        return
+    if timezone.now() - last_stop.completed_at < timedelta(seconds=POLL_MIN_SECONDS * 2):
+        return  # the vendor may simply not have caught up with the stop yet
+    with transaction.atomic():
+        command = VendorCommand.objects.create(task=task, action="stop", payload={"reason": "converge"})
+        _audit(
+            RECONCILER,
+            "stop.resend",
+            task,
+            {"observed": task.observed_state},
+            {"desired": "stopped"},
+            detail="the vendor still records after a completed stop",
+        )
+        _enqueue_on_commit(command)
+
+
 def _schedule_next_poll(task: RecordingTask, *, changed: bool) -> None:
     if task.observed_state in TERMINAL_STATES:
         RecordingTask.objects.filter(pk=task.pk).update(next_poll_at=None)
@@ -918,12 +965,19 @@ def _schedule_next_poll(task: RecordingTask, *, changed: bool) -> None:
     )
 
 
-def due_for_poll(limit: int = 500) -> list[int]:
-    return list(
-        RecordingTask.objects.filter(observed_state__in=ACTIVE_STATES, next_poll_at__lte=timezone.now())
-        .order_by("next_poll_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+def lease_due_polls(lease: timedelta, limit: int = 500) -> list[int]:
+    """Active tasks due for a vendor query, leased so that no other beat tick (or a second beat)
+    takes them until the lease ends. SKIP LOCKED makes two concurrent passes take disjoint sets."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(
+            RecordingTask.objects.select_for_update(skip_locked=True)
+            .filter(observed_state__in=ACTIVE_STATES, next_poll_at__lte=now)
+            .order_by("next_poll_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        RecordingTask.objects.filter(pk__in=due).update(next_poll_at=now + lease)
+    return due
 
 
 def stuck_tasks():

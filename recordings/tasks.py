@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError
 
 from recordings import lifecycle
 from recordings.choices import CommandStatus, DeliveryOutcome
-from recordings.models import CallbackDelivery, RecordingTask, VendorCommand
+from recordings.models import CallbackDelivery, VendorCommand
 from recordings.vendors.base import VendorError
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,7 @@ def poll_task(task_id: int) -> str:
 @shared_task(name="recordings.reconcile")
 def reconcile() -> int:
     """Beat: enqueue a query for every active task that is due, leasing it so it is not enqueued twice."""
-    due = lifecycle.due_for_poll()
-    if not due:
-        return 0
-    RecordingTask.objects.filter(pk__in=due).update(next_poll_at=timezone.now() + POLL_LEASE)
+    due = lifecycle.lease_due_polls(POLL_LEASE)
     for task_id in due:
         poll_task.delay(task_id)
     return len(due)
@@ -116,7 +113,8 @@ def sweep_outbox() -> dict[str, int]:
 def after_finished(task_id: int) -> None:
     """Called on commit when a recording reaches `finished`: fetch its final file list once more."""
     try:
-        collect_segments.delay(task_id)
+        # Archiving: once the final file list is in, copy every file to our own storage.
+        collect_segments.apply_async((task_id,), link=archive_recording.si(task_id))
     except OperationalError:
         log.warning("broker unavailable: final file list of task %s not collected now", task_id)
 
@@ -124,3 +122,54 @@ def after_finished(task_id: int) -> None:
 @shared_task(name="recordings.collect_segments", acks_late=True)
 def collect_segments(task_id: int) -> int:
     return lifecycle.collect_final_segments(task_id)
+
+
+# ------------------------------------------------------------------ archiving (recordings/archiving.py)
+
+# Waits between attempts grow from about 10 s to at most 10 min; after the last the file stays
+# `failed`, with its reason on the class page, where staff can retry it.
+ARCHIVE_MAX_RETRIES = 8
+
+
+def dispatch_archive(segment_ids: list[int]) -> None:
+    """Enqueue copies after their transaction committed; if the broker is down they stay pending
+    for the sweeper."""
+    try:
+        for segment_id in segment_ids:
+            archive_segment.delay(segment_id)
+    except OperationalError:
+        log.warning("broker unavailable: %s file(s) wait for the archive sweeper", len(segment_ids))
+
+
+@shared_task(name="recordings.archive_recording", acks_late=True)
+def archive_recording(task_id: int) -> int:
+    """Fan out: one archive_segment message per file still to copy."""
+    from recordings import archiving
+
+    segment_ids = archiving.start_task(task_id)
+    dispatch_archive(segment_ids)
+    return len(segment_ids)
+
+
+@shared_task(name="recordings.archive_segment", bind=True, acks_late=True, max_retries=ARCHIVE_MAX_RETRIES)
+def archive_segment(self, segment_id: int) -> str:
+    from recordings import archiving
+
+    try:
+        return archiving.archive_segment(segment_id)
+    except archiving.ArchiveFailed as exc:
+        if not exc.retryable or self.request.retries >= ARCHIVE_MAX_RETRIES:
+            return "failed"
+        delay = 5.0 + backoff_seconds(self.request.retries, base=10.0, cap=600.0)
+        raise self.retry(countdown=delay, exc=exc) from exc
+
+
+@shared_task(name="recordings.archive_sweep")
+def archive_sweep() -> int:
+    """Beat: start archiving any finished recording left with files to copy (a lost message, a crash)."""
+    from recordings import archiving
+
+    task_ids = archiving.pending_tasks()
+    for task_id in task_ids:
+        archive_recording.delay(task_id)
+    return len(task_ids)

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 # Headers worth keeping with a delivery (for replay and diagnosis); nothing else is stored.
 KEPT_HEADERS = ("content-type", "user-agent", "agora-signature", "agora-signature-v2", "x-request-id")
+# Recording callbacks are small JSON documents (a long file list is tens of KB); anything far larger
+# is refused before it is read, so a flood of big bodies cannot fill memory or the inbox.
+MAX_CALLBACK_BYTES = 512 * 1024
 
 
 class CallbackReceiver:
@@ -37,6 +40,10 @@ class CallbackReceiver:
 
     def __call__(self, request, public_id: str):
         app = get_object_or_404(VendorApp, vendor=self.vendor, public_id=public_id)
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if not declared.isdigit() or int(declared) > MAX_CALLBACK_BYTES:
+            log.warning("refused %s callback for app %s: body of %s bytes", self.vendor, app.pk, declared)
+            return JsonResponse({"error": "body_too_large", "limit": MAX_CALLBACK_BYTES}, status=413)
         adapter = build_adapter(app)
         body = request.body
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -65,7 +72,7 @@ class CallbackReceiver:
             return JsonResponse({"error": "invalid_signature", "detail": exc.reason}, status=401)
         try:
             events = adapter.parse(body, headers, query)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (CallbackRejected, ValueError, KeyError, TypeError) as exc:
             log.warning("authentic %s callback for app %s did not parse: %s", self.vendor, app.pk, exc)
             lifecycle.record_delivery(
                 app=app,

@@ -9,7 +9,7 @@ from recordings import lifecycle
 from recordings.models import AuditEvent, CallbackDelivery, Segment, VendorCall, VendorCommand
 from recordings.vendors.registry import build_adapter
 from tests import factories
-from tests.integration.conftest import wait_for
+from tests.stack_support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,9 @@ OPTIONS = {
 }
 
 
-@pytest.mark.parametrize(("vendor", "mode", "pausable"), VENDOR_RUNS, ids=[f"{v}-{m}" for v, m, _ in VENDOR_RUNS])
+@pytest.mark.parametrize(
+    ("vendor", "mode", "pausable"), VENDOR_RUNS, ids=[f"{v}-{m}" for v, m, _ in VENDOR_RUNS]
+)
 def test_a_recording_runs_from_start_to_finished_files(stack, vendor, mode, pausable):
     teacher = factories.user("teacher-" + vendor + mode, "Teacher")
     app, room = stack.app(vendor, teacher=teacher)
@@ -44,18 +46,27 @@ def test_a_recording_runs_from_start_to_finished_files(stack, vendor, mode, paus
 
     if pausable:
         lifecycle.request(task, "pause", user=teacher)
-        wait_for(lambda: VendorCommand.objects.filter(task=task, action="pause", status="done").exists(), what="pause sent")
+        wait_for(
+            lambda: VendorCommand.objects.filter(task=task, action="pause", status="done").exists(),
+            what="pause sent",
+        )
         stack.advance(6)
         stack.wait_state(task.pk, "paused")
         stack.advance(60)
         lifecycle.request(stack.task(task.pk), "resume", user=teacher)
-        wait_for(lambda: VendorCommand.objects.filter(task=task, action="resume", status="done").exists(), what="resume sent")
+        wait_for(
+            lambda: VendorCommand.objects.filter(task=task, action="resume", status="done").exists(),
+            what="resume sent",
+        )
         stack.advance(6)
         stack.wait_state(task.pk, "recording")
         stack.advance(120)
 
     lifecycle.request(stack.task(task.pk), "stop", user=teacher)
-    wait_for(lambda: VendorCommand.objects.filter(task=task, action="stop", status="done").exists(), what="stop sent")
+    wait_for(
+        lambda: VendorCommand.objects.filter(task=task, action="stop", status="done").exists(),
+        what="stop sent",
+    )
     for _ in range(30):  # let the vendor process its files; callbacks and polls carry the news
         stack.advance(10)
         if stack.task(task.pk).observed_state == "finished":
@@ -74,7 +85,9 @@ def test_a_recording_runs_from_start_to_finished_files(stack, vendor, mode, paus
 
     # Every accepted action left one audit row, and every vendor call was recorded.
     actions = list(
-        AuditEvent.objects.filter(task=task, actor_type="user").order_by("created_at").values_list("action", flat=True)
+        AuditEvent.objects.filter(task=task, actor_type="user")
+        .order_by("created_at")
+        .values_list("action", flat=True)
     )
     assert actions == (["start", "pause", "resume", "stop"] if pausable else ["start", "stop"])
     assert VendorCall.objects.filter(task=task, action__isnull=False).count() >= len(actions)
