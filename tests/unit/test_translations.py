@@ -194,3 +194,11 @@ def test_signed_in_pages_are_in_chinese(client):
     assert "开始录制" in home and "Start a recording" not in home
     apps = client.get(reverse("app_list"), **ZH).content.decode()
     assert "供应商应用" in apps and "Vendor apps" not in apps
+
+
+@pytest.mark.django_db
+def test_the_demo_logins_name_their_roles_in_chinese(client, settings):
+    settings.PRODUCTION = False
+    factories.user("teacher", "Teacher")
+    page = client.get(reverse("login"), **ZH).content.decode()
+    assert "<code>teacher</code> — 教师" in page
