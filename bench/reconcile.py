@@ -1,0 +1,234 @@
+"""Benchmark 3: one full pass of the reconciler over 5,000 active tasks on the five sandbox vendors.
+
+The tasks are started on the sandbox through the adapters (1,000 per vendor, one room each), then
+stand as `recording` in the database. A real Celery worker with beat (threads pool, concurrency 8)
+polls them; the pass runs from the moment all 5,000 become due until each has been queried once.
+The baseline sends the same 5,000 status queries (captured from the adapters, signed, just before)
+straight from a plain httpx loop with the same concurrency, with no database and no Celery.
+
+Run alone: `python bench/reconcile.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common  # noqa: E402
+from bench.common import Result  # noqa: E402
+
+# A smoke-test knob only; `make bench` never sets it, and the table prints the task count.
+TASKS_PER_VENDOR = int(os.environ.get("BENCH_SMOKE_TASKS") or 1_000)
+CONCURRENCY = 8
+PASS_GOAL_S = 30.0
+PASS_TIMEOUT_S = 300.0
+
+
+def _plain_http(app):
+    """An adapter whose calls leave no VendorCall row (setting up is not what is measured)."""
+    from recordings.vendors.http import VendorHttp
+    from recordings.vendors.registry import adapter_class, app_config
+
+    config = app_config(app)
+    return adapter_class(app.vendor)(config, VendorHttp.for_base_url(config.base_url))
+
+
+def start_tasks(sandbox: common.Sandbox, per_vendor: int, *, callback_base: str = "") -> list[int]:
+    """Start `per_vendor` recordings on each vendor through the adapters; returns the task pks."""
+    from django.utils import timezone
+
+    from recordings.lifecycle import _start_spec
+    from recordings.models import RecordingTask, Room
+
+    pks: list[int] = []
+    for vendor in common.VENDORS:
+        app = common.provision_app(sandbox, vendor, callback_base)
+        rooms = Room.objects.bulk_create(
+            Room(
+                app=app,
+                room_id=str(30_000 + i) if vendor.startswith("tencent") else f"room-{i}",
+                title=f"{vendor} {i}",
+            )
+            for i in range(per_vendor)
+        )
+        RecordingTask.objects.bulk_create(
+            RecordingTask(
+                app=app,
+                room=room,
+                mode="individual",
+                storage=app.default_storage,
+                desired_state="recording",
+                observed_state="starting",
+            )
+            for room in rooms
+        )
+        adapter = _plain_http(app)
+        tasks = list(RecordingTask.objects.filter(app=app).select_related("app", "room", "storage"))
+
+        def start(task):
+            ref = adapter.start(_start_spec(task))
+            return task.pk, ref
+
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            refs = list(pool.map(start, tasks))
+        for pk, ref in refs:
+            RecordingTask.objects.filter(pk=pk).update(
+                vendor_task_id=ref.task_id,
+                vendor_resource_id=ref.resource_id,
+                vendor_sid=ref.sid,
+                record_user_id=ref.record_user_id,
+            )
+        pks += [pk for pk, _ in refs]
+    # Let the vendors' start delays pass: every recording is running now.
+    sandbox.advance(10_000)
+    RecordingTask.objects.filter(pk__in=pks).update(
+        observed_state="recording", state_changed_at=timezone.now()
+    )
+    return pks
+
+
+def capture_queries(pks: list[int]) -> list[tuple[str, str, dict, bytes]]:
+    """The exact status requests the adapters send (method, URL, headers, body), signed now."""
+    import httpx
+
+    from recordings.lifecycle import _ref
+    from recordings.models import RecordingTask
+    from recordings.vendors.http import VendorHttp
+    from recordings.vendors.registry import adapter_class, app_config
+
+    captured: list[tuple[str, str, dict, bytes]] = []
+
+    class Captured(Exception):
+        pass
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        captured.append((request.method, str(request.url), dict(request.headers), request.read()))
+        raise Captured
+
+    adapters = {}
+    for task in RecordingTask.objects.filter(pk__in=pks).select_related("app", "room"):
+        if task.app_id not in adapters:
+            config = app_config(task.app)
+            client = httpx.Client(base_url=config.base_url, transport=httpx.MockTransport(handler))
+            adapters[task.app_id] = adapter_class(task.app.vendor)(config, VendorHttp(client))
+        try:
+            adapters[task.app_id].query(_ref(task))
+        except Exception:  # noqa: BLE001,S110 - the capture ends every call on purpose
+            pass
+    return captured
+
+
+def baseline(requests) -> tuple[float, int]:
+    """The same queries from a plain httpx loop, CONCURRENCY at a time; returns (seconds, failures)."""
+    import httpx
+
+    clients = {}
+
+    def send(item):
+        method, url, headers, body = item
+        host = url.split("/", 3)[2]
+        client = clients.setdefault(host, httpx.Client(timeout=30, limits=httpx.Limits(max_connections=50)))
+        headers = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
+        response = client.request(method, url, headers=headers, content=body)
+        return response.status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        statuses = list(pool.map(send, requests))
+    elapsed = time.perf_counter() - started
+    for client in clients.values():
+        client.close()
+    return elapsed, sum(1 for s in statuses if s != 200)
+
+
+def full_pass(pks: list[int], worker: common.Worker) -> tuple[float, int, int]:
+    """Make every task due now and wait until each has been queried once (by its VendorCall row)."""
+    from django.utils import timezone
+
+    from recordings.models import RecordingTask, VendorCall
+
+    t0 = timezone.now()
+    started = time.perf_counter()
+    RecordingTask.objects.filter(pk__in=pks).update(next_poll_at=t0, poll_streak=0)
+    polled = 0
+    while time.perf_counter() - started < PASS_TIMEOUT_S:
+        polled = (
+            VendorCall.objects.filter(task_id__in=pks, created_at__gte=t0)
+            .values("task_id")
+            .distinct()
+            .count()
+        )
+        if polled >= len(pks):
+            break
+        time.sleep(0.25)
+    elapsed = time.perf_counter() - started
+    failed = VendorCall.objects.filter(task_id__in=pks, created_at__gte=t0).exclude(error_kind="").count()
+    return elapsed, polled, failed
+
+
+def run() -> Result:
+    common.setup_django()
+    common.reset_tables()
+    result = Result("3 reconcile")
+    workdir = common.run_dir("reconcile")
+    sandbox = common.Sandbox(workdir)
+    worker = None
+    try:
+        t = time.perf_counter()
+        pks = start_tasks(sandbox, TASKS_PER_VENDOR)
+        print(
+            f"  started {len(pks)} recordings on the sandbox in {time.perf_counter() - t:.0f} s", flush=True
+        )
+        worker = common.Worker(
+            workdir,
+            concurrency=CONCURRENCY,
+            beat=True,
+            RECDESK_RECONCILE_SECONDS="1",
+            RECDESK_SWEEP_SECONDS="30",
+        )
+        requests = capture_queries(pks)
+        base_s, base_failed = baseline(requests)
+        print(f"  baseline: {len(requests)} queries in {base_s:.1f} s ({base_failed} failed)", flush=True)
+        pass_s, polled, failed = full_pass(pks, worker)
+        print(f"  reconciler: {polled} tasks queried in {pass_s:.1f} s ({failed} failed)", flush=True)
+        rss = common.peak_rss_mb(worker.pid)
+    finally:
+        if worker:
+            worker.stop()
+            common.purge_queue()
+        sandbox.stop()
+
+    result.add(
+        f"full reconciler pass over {len(pks):,} active tasks (5 vendors)",
+        pass_s,
+        "s",
+        baseline=base_s,
+        goal="≤ 2× baseline",
+        passed=polled == len(pks) and pass_s <= 2 * base_s,
+        note=f"{polled:,} queried, {failed} failed calls; baseline {len(requests):,} queries, {base_failed} failed",
+    )
+    result.add(
+        "full reconciler pass, absolute",
+        pass_s,
+        "s",
+        goal="≤ 30 s",
+        passed=polled == len(pks) and pass_s <= PASS_GOAL_S,
+    )
+    result.add(
+        "peak RSS of the Celery worker during the pass",
+        rss,
+        "MB",
+        goal="< 300 MB",
+        passed=rss is not None and rss < 300,
+        note=f"threads pool, concurrency {CONCURRENCY}",
+    )
+    return result
+
+
+if __name__ == "__main__":
+    common.print_result(run())
