@@ -1025,7 +1025,9 @@ class AgoraAdapter:
         is sent as the recorder stops; uploaded after the upload, an overestimate by the upload time)."""
         file_list = details.get("fileList")
         if event_type in (40, 70):  # recorder_started, web_recorder_started
-            return EventKind.STARTED, {"state": State.RECORDING}
+            # The recording's origin on the wall clock, against which the files' sliceStartTimes are
+            # placed on the timeline (query and stop answers carry no start time).
+            return EventKind.STARTED, {"state": State.RECORDING, "started_at": _ms(sent_ms)}
         if event_type == 41:  # recorder_leave
             code = int(details.get("leaveCode", 0))
             reason = next((r for bit, r in LEAVE_REASONS if code & bit), FinishReason.UNKNOWN)

@@ -265,11 +265,21 @@ def test_ncs_events_mean_what_agora_documents(event_type, details, kind, state, 
 
 def test_uploaded_files_of_a_mix_form_the_mixed_lane():
     files = [{"fileName": "s_c_0.mp4", "trackType": "audio_and_video", "uid": "0", "mixedAllUser": True,
-              "sliceStartTime": 1611566413000}]  # fmt: skip
+              "sliceStartTime": 1611566213000}]  # fmt: skip
     adapter, _ = _adapter(lambda request: pytest.fail("no call expected"))
     [event] = adapter.parse(_notice(31, {"msgName": "uploaded", "fileList": files}), {}, {})
     [segment] = event.segments
     assert (segment.user_id, segment.kind, segment.format) == ("", SegmentKind.MIXED, "mp4")
+    # The object key names the file in the bucket; it ends no later than the notice was sent.
+    assert (segment.object_key, segment.duration_ms) == ("s_c_0.mp4", 199000)
+
+
+@pytest.mark.parametrize("event_type", [40, 70])
+def test_recorder_started_gives_the_recordings_origin(event_type):
+    adapter, _ = _adapter(lambda request: pytest.fail("no call expected"))
+    [event] = adapter.parse(_notice(event_type, {}), {}, {})
+    assert event.state == State.RECORDING
+    assert event.started_at == datetime.fromtimestamp(1611566412, tz=UTC)
 
 
 def test_verify_refuses_when_the_app_has_no_ncs_secret():
