@@ -77,7 +77,9 @@ def test_a_recording_runs_from_start_to_finished_files(stack, vendor, mode, paus
     truth = stack.truth(task)
     assert truth["state"] == "finished"
     segments = list(Segment.objects.filter(task=task))
-    assert len(segments) >= len([s for s in truth["segments"] if s.get("format", "mp4") == "mp4"]) > 0
+    # Agora individual records HLS only; where a vendor writes MP4 and HLS of the same time, we keep the MP4.
+    playable = [s for s in truth["segments"] if s.get("format", "mp4") == "mp4"] or truth["segments"]
+    assert len(segments) >= len(playable) > 0
     first = segments[0]
     assert first.vendor_url
     response = httpx.get(first.vendor_url, headers={"Range": "bytes=0-99"})
