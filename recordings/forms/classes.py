@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.forms.fields import InvalidJSONInput
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +32,22 @@ def capabilities_of(vendor: str):
     return adapter_class(vendor).capabilities
 
 
+class _JsonOptionField(forms.JSONField):
+    """An optional JSON option: empty shows as an empty box, not as the word null."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
+def _json_as_typed(text: str):
+    # Redraws (htmx, the no-script button) carry the JSON as typed in the query string. Parsed here,
+    # it is shown as typed; left a string, it would be quoted once more on every redraw.
+    try:
+        return json.loads(text)
+    except ValueError:
+        return InvalidJSONInput(text)
+
+
 def _option_to_field(spec) -> forms.Field:
     common = {"label": spec.label, "help_text": spec.help, "required": spec.required}
     if spec.type == "int":
@@ -36,7 +55,7 @@ def _option_to_field(spec) -> forms.Field:
     elif spec.type == "bool":
         field = forms.BooleanField(**{**common, "required": False})
     elif spec.type == "json":
-        field = forms.JSONField(widget=forms.Textarea(attrs={"rows": 3}), **common)
+        field = _JsonOptionField(widget=forms.Textarea(attrs={"rows": 3}), **common)
     elif spec.type == "choice":
         choices = list(spec.choices)
         if not spec.required:
@@ -118,6 +137,8 @@ class StartForm(forms.Form):
         for spec in self.adapter.option_fields(Mode(mode)):
             name = OPTION_PREFIX + spec.name
             self.fields[name] = _option_to_field(spec)
+            if not self.is_bound and spec.type == "json" and isinstance(self.initial.get(name), str):
+                self.initial[name] = _json_as_typed(self.initial[name])
             self.option_names.append(spec.name)
 
     @staticmethod

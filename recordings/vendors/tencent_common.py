@@ -154,6 +154,17 @@ def epoch_seconds(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
+# A screen share (aux stream) is reported under `tic_substream_<user>` (vendors.md §1b VideoInfo.UserId).
+SUBSTREAM_PREFIX = "tic_substream_"
+
+
+def _owner(user_id: str, kind: str) -> str:
+    """The person a file belongs to: a screen share sits with its sharer's camera, not as a stranger."""
+    if kind == SegmentKind.SCREEN and user_id.startswith(SUBSTREAM_PREFIX):
+        return user_id[len(SUBSTREAM_PREFIX) :]
+    return user_id
+
+
 def segment(
     *,
     video_type: Any,
@@ -182,7 +193,7 @@ def segment(
         file_id=file_id,
         kind=kind,
         duration_ms=duration_ms,
-        user_id=str(user_id or ""),
+        user_id=_owner(str(user_id or ""), kind),
         play_offset_ms=play_time_ms,
         size_bytes=int(size or 0),
         format=str(video_format or ""),

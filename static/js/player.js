@@ -27,6 +27,7 @@
   var lanes = {};        // key -> {key, label, kind, segs: [{o, d, u}]}
   var order = [];        // lane keys in timeline order
   var watched = null;    // Set of lane keys, null until the first read of the timeline
+  var chosen = false;    // the viewer ticked or unticked a lane: from then on their choice, not the default
   var tiles = {};        // key -> tile
   var frame = 0;
   var stallSince = 0;
@@ -70,7 +71,9 @@
       lanes[key] = { key: key, label: label, kind: row.className.replace(/.*\bk-(\w+).*/, "$1"), segs: segs };
       order.push(key);
     });
-    if (watched === null) {
+    // Until the viewer chooses, the default follows the timeline: a class opened before its first
+    // file (a live one) gets its lanes watched as they appear.
+    if (watched === null || !chosen) {
       watched = new Set();
       order.forEach(function (key) {
         if (watched.size < DEFAULT_WATCHED && lanes[key].kind !== "audio") watched.add(key);
@@ -313,17 +316,21 @@
     var t = ((event.clientX - rect.left) / rect.width) * duration;
     var row = track.closest(".lane");
     if (row && watched && !watched.has(row.dataset.lane)) {
+      chosen = true;
       watched.add(row.dataset.lane);
       readTimeline();
     }
     open();
     seek(t);
+    // "Click to play from here": a click on the timeline starts playback, not only the playhead.
+    if (!clock.playing) play();
   });
 
   document.addEventListener("change", function (event) {
     var box = event.target;
     if (!box.classList || !box.classList.contains("watch")) return;
     var key = box.closest(".lane").dataset.lane;
+    chosen = true;
     if (box.checked) watched.add(key); else watched.delete(key);
     open();
     layoutTiles();
@@ -368,6 +375,21 @@
     seek: seek,
     play: play,
     pause: pause,
-    lanes: function () { return Object.keys(tiles); }
+    playing: function () { return clock.playing; },
+    lanes: function () { return Object.keys(tiles); },
+    // Each tile's video on the playhead's axis, read in the same turn as the playhead.
+    positions: function () {
+      var t = current();
+      return Object.keys(tiles).map(function (key) {
+        var tile = tiles[key];
+        var video = tile.video;
+        return {
+          lane: key, playhead: t, segment: tile.seg ? tile.seg.o : null,
+          media: tile.seg ? tile.seg.o + video.currentTime * 1000 : null,
+          currentTime: video.currentTime, paused: video.paused, seeking: video.seeking,
+          readyState: video.readyState, failed: tile.failed
+        };
+      });
+    }
   };
 })();
