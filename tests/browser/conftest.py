@@ -90,9 +90,15 @@ def shots(request) -> Shots:
 
 
 @pytest.fixture
-def page(browser, shots, request) -> Iterator:
+def browser_locale() -> str:
+    """The browser's language (its Accept-Language); a test parametrizes it to be someone else."""
+    return "en-US"
+
+
+@pytest.fixture
+def page(browser, shots, request, browser_locale) -> Iterator:
     """A fresh browser context (no cookies) and page; a failing test leaves a last screenshot."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=browser_locale)
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     console: list[str] = []
