@@ -280,11 +280,13 @@ def detail(request, pk: int):
 
 
 def _status_response(request, task: RecordingTask, **extra) -> HttpResponse:
-    """The status block, and the event log beside it as an out-of-band swap: one poll refreshes both."""
+    """The status block, and the event log and the class facts as out-of-band swaps: one poll refreshes all;
+    once the class has ended, the while-recording controls leave the page."""
     context = _status_context(request, task, **extra)
     status = render_to_string("recordings/detail.html#status", context, request=request)
     log = render_to_string("recordings/detail.html#log", {**context, "oob": True}, request=request)
-    return HttpResponse(status + log)
+    facts = render_to_string("recordings/detail.html#facts", {**context, "oob": True}, request=request)
+    return HttpResponse(status + log + facts)
 
 
 @require_GET
