@@ -549,9 +549,14 @@ def _record_refusal(task: RecordingTask, command: VendorCommand, exc: VendorErro
 
 
 def _poll_soon(task: RecordingTask) -> None:
+    """Confirm a command took: ask the vendor once its documented delay (~2 s Tencent, ~5 s Agora
+    web) has passed, whatever the beat's period."""
+    from recordings import tasks
+
     RecordingTask.objects.filter(pk=task.pk).update(
         next_poll_at=timezone.now() + timedelta(seconds=POLL_MIN_SECONDS), poll_streak=0
     )
+    transaction.on_commit(lambda: tasks.poll_soon(task.pk, delay=3.0))
 
 
 # ------------------------------------------------------------------ what the vendor tells us
@@ -657,6 +662,10 @@ def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
             outcome = "applied"
             updates.update(observed_state=new, state_changed_at=now)
             at = obs.occurred_at or now
+            if new == S.RECORDING and task.started_at is None and "started_at" not in updates:
+                # The vendor's word that recording began, on the vendor's clock (its event time or
+                # the Date of its answer), so pauses and file times share one clock.
+                updates["started_at"] = at
             updates["pause_intervals"] = _pauses_after(task, task.observed_state, new, at, obs.started_at)
             if new in TERMINAL_STATES:
                 updates.update(finished_at=now, next_poll_at=None)
@@ -885,7 +894,9 @@ def reconcile_task(task_id: int) -> str:
         _schedule_next_poll(task, changed=False)
         return f"query failed: {exc.code}"
     before = task.observed_state
-    outcome = apply_observation(task.pk, Observation.from_status(status), RECONCILER)
+    outcome = apply_observation(
+        task.pk, Observation.from_status(status, at=adapter.http.last_server_time), RECONCILER
+    )
     task.refresh_from_db()
     _enforce_max_duration(task)
     _converge_stop(task)

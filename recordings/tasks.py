@@ -72,6 +72,13 @@ def apply_delivery(delivery_id: int) -> str:
     return lifecycle.apply_delivery(delivery_id)
 
 
+def poll_soon(task_id: int, delay: float) -> None:
+    try:
+        poll_task.apply_async((task_id,), countdown=delay)
+    except OperationalError:
+        log.info("broker unavailable: task %s waits for the reconciler's next pass", task_id)
+
+
 @shared_task(name="recordings.poll_task", acks_late=True)
 def poll_task(task_id: int) -> str:
     return lifecycle.reconcile_task(task_id)

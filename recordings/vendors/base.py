@@ -304,6 +304,7 @@ class VendorAdapter(Protocol):
     default_base_url: ClassVar[str]
     credential_fields: ClassVar[tuple[CredentialField, ...]]
     capabilities: ClassVar[Capabilities]
+    http: VendorHttp
 
     def __init__(self, config: AppConfig, http: VendorHttp) -> None: ...
 

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -38,6 +40,13 @@ class CallRecord:
 
 
 Recorder = Callable[[CallRecord], None]
+
+
+def _date_header(response: httpx.Response) -> datetime | None:
+    try:
+        return parsedate_to_datetime(response.headers["date"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def timeout() -> httpx.Timeout:
@@ -66,6 +75,38 @@ def make_client(base_url: str, transport: httpx.BaseTransport | None = None) -> 
     return httpx.Client(base_url=base_url, timeout=timeout(), limits=LIMITS, transport=transport)
 
 
+# Media files are big: a longer read timeout (between two chunks, not for the whole body), and
+# redirects followed, because vendors hand out CDN links that redirect to the file.
+MEDIA_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
+_media_client: httpx.Client | None = None
+
+
+def media_client() -> httpx.Client:
+    """One pooled client for downloading vendors' media files (archiving)."""
+    global _media_client
+    with _clients_lock:
+        if _media_client is None or _media_client.is_closed:
+            _media_client = httpx.Client(timeout=MEDIA_TIMEOUT, limits=LIMITS, follow_redirects=True)
+        return _media_client
+
+
+@contextmanager
+def open_media(
+    url: str, *, offset: int = 0, if_range: str = "", client: httpx.Client | None = None
+) -> Iterator[httpx.Response]:
+    """Stream a media file from `offset`; with `if_range`, a changed file comes back whole (200).
+
+    The body is asked for unencoded, so byte offsets mean the same on both ends.
+    """
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if if_range:
+            headers["If-Range"] = if_range
+    with (client or media_client()).stream("GET", url, headers=headers) as response:
+        yield response
+
+
 class Call:
     def __init__(self, client: httpx.Client, action: str, request_id: str) -> None:
         self._client = client
@@ -76,6 +117,7 @@ class Call:
         self.vendor_message = ""
         self.error_kind = ""
         self.latency_ms = 0
+        self.server_time: datetime | None = None
 
     def send(
         self,
@@ -121,6 +163,7 @@ class Call:
         finally:
             self.latency_ms = int((time.monotonic() - started) * 1000)
         self.http_status = response.status_code
+        self.server_time = _date_header(response)
         return response
 
 
@@ -128,6 +171,9 @@ class VendorHttp:
     def __init__(self, client: httpx.Client, recorder: Recorder | None = None) -> None:
         self.client = client
         self._recorder = recorder
+        # The vendor's clock at its latest answer (HTTP Date): "now" in the vendor's time, the same
+        # clock its own timestamps use.
+        self.last_server_time: datetime | None = None
 
     @classmethod
     def for_base_url(cls, base_url: str, recorder: Recorder | None = None) -> VendorHttp:
@@ -148,6 +194,7 @@ class VendorHttp:
             call.vendor_message = f"{type(exc).__name__}"
             raise
         finally:
+            self.last_server_time = call.server_time or self.last_server_time
             if self._recorder is not None:
                 self._recorder(
                     CallRecord(
