@@ -747,9 +747,36 @@ def wall_offset_ms(info: SegmentInfo, task: RecordingTask) -> int:
     return position + shift
 
 
+def _pause_positions(segments: tuple[SegmentInfo, ...]) -> list[int]:
+    """Where pauses sit on a replay timeline: the positions where one file ends and another begins
+    (seed 002: three files end at 900000 and three begin there)."""
+    replay = [s for s in segments if s.started_at_ms is None and s.play_offset_ms is not None]
+    starts = {s.play_offset_ms for s in replay if s.play_offset_ms}
+    ends = {s.play_offset_ms + s.duration_ms for s in replay}
+    return sorted(starts & ends)
+
+
+def _align_pauses(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> None:
+    """Our pause times come from polls, a few seconds late; the vendor's files mark exactly where
+    each pause cut the replay. Keep our measured lengths, put them where the files say."""
+    closed = [p for p in task.pause_intervals if p[1] is not None]
+    positions = _pause_positions(segments)
+    if not closed or len(positions) != len(closed):
+        return
+    aligned, cut = [], 0
+    for (start, end), position in zip(closed, positions, strict=True):
+        aligned.append([position + cut, position + cut + (end - start)])
+        cut += end - start
+    aligned += [p for p in task.pause_intervals if p[1] is None]
+    if aligned != task.pause_intervals:
+        RecordingTask.objects.filter(pk=task.pk).update(pause_intervals=aligned)
+        task.pause_intervals = aligned
+
+
 def _store_segments(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> None:
     if not segments:
         return
+    _align_pauses(task, segments)
     rows = [
         Segment(
             task=task,
