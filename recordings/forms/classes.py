@@ -118,8 +118,9 @@ class StartForm(forms.Form):
             return
         if not self.is_bound:
             self.initial.setdefault("app", app.pk)
-            if app.default_storage_id:
-                self.initial.setdefault("storage", app.default_storage_id)
+        # Empty means the app's default, named here, so switching apps never keeps another app's store.
+        if app.default_storage_id:
+            self.fields["storage"].empty_label = _("The app's default: %(name)s") % {"name": app.default_storage.name}
         self.capabilities = capabilities_of(app.vendor)
         modes = [(value, label) for value, label in Mode.choices if value in self.capabilities.modes]
         self.fields["mode"].choices = modes
