@@ -134,4 +134,3 @@ def receive(request, vendor: str, public_id: str):
     if vendor not in RECEIVERS:
         return JsonResponse({"error": "unknown_vendor"}, status=404)
     return RECEIVERS[vendor](request, public_id=public_id)
-

@@ -14,7 +14,12 @@ _seq = itertools.count(1)
 
 # Credential names per vendor (the adapters' credential_fields), with throwaway values.
 TEST_SECRETS = {
-    "tencent_tiw": {"secret_id": "AKIDtest", "secret_key": "sk-test", "usersig_key": "us-test", "callback_key": "cb-test"},
+    "tencent_tiw": {
+        "secret_id": "AKIDtest",
+        "secret_key": "sk-test",
+        "usersig_key": "us-test",
+        "callback_key": "cb-test",
+    },
     "tencent_tic": {"tic_key": "TICKEYTEST", "usersig_key": "us-test"},
     "agora": {"customer_id": "cid", "customer_secret": "csecret", "ncs_secret": "ncs"},
     "zego": {"server_secret": "zsecret", "callback_secret": "zcb"},
@@ -35,11 +40,17 @@ def user(username: str, *roles: str, **extra):
     return account
 
 
-def app(vendor: str = "tencent_tiw", *, base_url: str = "", secrets: dict | None = None, **fields) -> VendorApp:
+def app(
+    vendor: str = "tencent_tiw", *, base_url: str = "", secrets: dict | None = None, **fields
+) -> VendorApp:
     n = next(_seq)
-    defaults = {"app_id": str(1400000000 + n) if vendor in ("tencent_tiw", "tencent_tic", "zego") else f"app{n}"}
+    defaults = {
+        "app_id": str(1400000000 + n) if vendor in ("tencent_tiw", "tencent_tic", "zego") else f"app{n}"
+    }
     defaults.update(fields)
-    created = VendorApp.objects.create(vendor=vendor, name=f"{vendor} app {n}", api_base_url=base_url, **defaults)
+    created = VendorApp.objects.create(
+        vendor=vendor, name=f"{vendor} app {n}", api_base_url=base_url, **defaults
+    )
     for name, value in (TEST_SECRETS[vendor] if secrets is None else secrets).items():
         Credential.objects.create(app=created, name=name, value=value)
     return created

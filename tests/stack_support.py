@@ -33,7 +33,9 @@ def _database_url() -> str:
     db = connection.settings_dict
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return (
+        f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
 
 
 class Worker:
@@ -49,10 +51,31 @@ class Worker:
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--beat", "--loglevel", "INFO",
-             "--pool", "threads", "--concurrency", "8", "--queues", self.queue,
-             "--schedule", str(self.workdir / "beat-schedule"), "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "dashboard",
+                "worker",
+                "--beat",
+                "--loglevel",
+                "INFO",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "8",
+                "--queues",
+                self.queue,
+                "--schedule",
+                str(self.workdir / "beat-schedule"),
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -89,7 +112,9 @@ def celery_queue() -> str:
 
 
 @pytest.fixture(scope="session")
-def worker(django_db_setup, django_db_blocker, live_server, celery_queue, tmp_path_factory) -> Iterator[Worker]:
+def worker(
+    django_db_setup, django_db_blocker, live_server, celery_queue, tmp_path_factory
+) -> Iterator[Worker]:
     with django_db_blocker.unblock():
         database_url = _database_url()
     env = {
@@ -117,7 +142,9 @@ def worker(django_db_setup, django_db_blocker, live_server, celery_queue, tmp_pa
         process.stop()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1, what: str = "") -> object:
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -146,12 +173,22 @@ class Stack:
             provider = "s3" if vendor == "volcengine" else "s3_compatible"
             fields["default_storage"] = StorageTarget.objects.get_or_create(
                 name=f"sandbox bucket ({provider})",
-                defaults={"provider": provider, "bucket": "recordings", "region": "us-east-1",
-                          "endpoint": self.sandbox.control_url("/media"), "access_key": "sandbox", "secret": "sandbox"},
+                defaults={
+                    "provider": provider,
+                    "bucket": "recordings",
+                    "region": "us-east-1",
+                    "endpoint": self.sandbox.control_url("/media"),
+                    "access_key": "sandbox",
+                    "secret": "sandbox",
+                },
             )[0]
         vendor_app = factories.app(vendor, base_url=self.sandbox.base_url(vendor), secrets=values, **fields)
-        self.sandbox.provision(vendor, vendor_app.app_id, values, self.live_server.url + vendor_app.callback_path)
-        room_id = room_id or (str(2000 + vendor_app.pk) if vendor.startswith("tencent") else f"room-{vendor_app.pk}")
+        self.sandbox.provision(
+            vendor, vendor_app.app_id, values, self.live_server.url + vendor_app.callback_path
+        )
+        room_id = room_id or (
+            str(2000 + vendor_app.pk) if vendor.startswith("tencent") else f"room-{vendor_app.pk}"
+        )
         room = factories.room(vendor_app, *([teacher] if teacher else []), room_id=room_id)
         self.sandbox.room(vendor, vendor_app.app_id, room_id, scenario)
         return vendor_app, room
@@ -175,7 +212,9 @@ class Stack:
 
     def wait_vendor_id(self, pk: int, timeout: float = 30.0) -> RecordingTask:
         try:
-            return wait_for(lambda: (t := self.task(pk)).vendor_task_id and t, timeout, what=f"task {pk} vendor id")
+            return wait_for(
+                lambda: (t := self.task(pk)).vendor_task_id and t, timeout, what=f"task {pk} vendor id"
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.diagnose(pk)}") from None
 
@@ -183,9 +222,21 @@ class Stack:
         from recordings.models import VendorCall, VendorCommand
 
         task = self.task(pk)
-        commands = list(VendorCommand.objects.filter(task=task).values_list("action", "status", "attempts", "error_code", "error_message"))
-        calls = list(VendorCall.objects.filter(task=task).values_list("action", "http_status", "vendor_code", "error_kind", "vendor_message"))
-        lines = [l for l in self.worker.log().splitlines() if "reconcile" not in l and "sweep_outbox" not in l]
+        commands = list(
+            VendorCommand.objects.filter(task=task).values_list(
+                "action", "status", "attempts", "error_code", "error_message"
+            )
+        )
+        calls = list(
+            VendorCall.objects.filter(task=task).values_list(
+                "action", "http_status", "vendor_code", "error_kind", "vendor_message"
+            )
+        )
+        lines = [
+            line
+            for line in self.worker.log().splitlines()
+            if "reconcile" not in line and "sweep_outbox" not in line
+        ]
         return (
             f"task: observed={task.observed_state} desired={task.desired_state} error={task.error_code} {task.error_message}\n"
             f"commands: {commands}\ncalls: {calls}\n--- worker log tail ---\n" + "\n".join(lines[-40:])

@@ -120,7 +120,9 @@ class StartForm(forms.Form):
             self.initial.setdefault("app", app.pk)
         # Empty means the app's default, named here, so switching apps never keeps another app's store.
         if app.default_storage_id:
-            self.fields["storage"].empty_label = _("The app's default: %(name)s") % {"name": app.default_storage.name}
+            self.fields["storage"].empty_label = _("The app's default: %(name)s") % {
+                "name": app.default_storage.name
+            }
         self.capabilities = capabilities_of(app.vendor)
         modes = [(value, label) for value, label in Mode.choices if value in self.capabilities.modes]
         self.fields["mode"].choices = modes

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recordings', '0001_initial'),
+        ("recordings", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='vendorcommand',
-            name='claimed_until',
+            model_name="vendorcommand",
+            name="claimed_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

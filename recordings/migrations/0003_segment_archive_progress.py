@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recordings', '0002_command_claim'),
+        ("recordings", "0002_command_claim"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='segment',
-            name='archive_attempts',
+            model_name="segment",
+            name="archive_attempts",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='segment',
-            name='archive_progress_at',
+            model_name="segment",
+            name="archive_progress_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='segment',
-            name='archive_started_at',
+            model_name="segment",
+            name="archive_started_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -28,9 +28,20 @@ def _database_text() -> str:
     if connection.vendor == "postgresql":
         env = {**os.environ, "PGPASSWORD": settings.get("PASSWORD") or ""}
         dump = subprocess.run(
-            ["pg_dump", "--data-only", "-h", settings["HOST"] or "127.0.0.1", "-p", str(settings["PORT"] or 5432),
-             "-U", settings["USER"] or "postgres", settings["NAME"]],
-            capture_output=True, check=True, env=env,
+            [
+                "pg_dump",
+                "--data-only",
+                "-h",
+                settings["HOST"] or "127.0.0.1",
+                "-p",
+                str(settings["PORT"] or 5432),
+                "-U",
+                settings["USER"] or "postgres",
+                settings["NAME"],
+            ],
+            capture_output=True,
+            check=True,
+            env=env,
         )
         return dump.stdout.decode("utf-8", "replace")
     return Path(settings["NAME"]).read_bytes().decode("latin-1")
@@ -47,18 +58,33 @@ def test_canary_secret_is_nowhere_but_encrypted(client, caplog):
     response = client.post(
         reverse("app_create"),
         {
-            "vendor": "tencent_tiw", "name": "Canary app", "app_id": "1400000099", "region": "",
-            "api_base_url": "http://127.0.0.1:9", "max_duration_seconds": 3600, "idle_stop_seconds": 300,
-            "enabled": "on", "secret_secret_id": "AKIDcanary", "secret_secret_key": canary,
-            "secret_usersig_key": canary, "secret_callback_key": canary,
+            "vendor": "tencent_tiw",
+            "name": "Canary app",
+            "app_id": "1400000099",
+            "region": "",
+            "api_base_url": "http://127.0.0.1:9",
+            "max_duration_seconds": 3600,
+            "idle_stop_seconds": 300,
+            "enabled": "on",
+            "secret_secret_id": "AKIDcanary",
+            "secret_secret_key": canary,
+            "secret_usersig_key": canary,
+            "secret_callback_key": canary,
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     app = VendorApp.objects.get(name="Canary app")
     response = client.post(
         reverse("storage_create"),
-        {"name": "Canary bucket", "provider": "s3", "region": "us-east-1", "bucket": "b", "access_key": "AK",
-         "new_secret": canary, "prefix": ""},
+        {
+            "name": "Canary bucket",
+            "provider": "s3",
+            "region": "us-east-1",
+            "bucket": "b",
+            "access_key": "AK",
+            "new_secret": canary,
+            "prefix": "",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     storage = StorageTarget.objects.get(name="Canary bucket")
@@ -73,14 +99,23 @@ def test_canary_secret_is_nowhere_but_encrypted(client, caplog):
 
     # No page shows it: every dashboard page an admin can open, and Django admin.
     pages = [
-        reverse("home"), reverse("review"), reverse("app_list"), reverse("app_detail", args=[app.pk]),
-        reverse("app_edit", args=[app.pk]), reverse("app_edit_fields", args=[app.pk]) + "?vendor=tencent_tiw",
-        reverse("storage_list"), reverse("storage_edit", args=[storage.pk]), reverse("room_list"),
-        reverse("recording_detail", args=[task.pk]), reverse("review_csv"),
-        "/django-admin/recordings/vendorapp/", f"/django-admin/recordings/vendorapp/{app.pk}/change/",
+        reverse("home"),
+        reverse("review"),
+        reverse("app_list"),
+        reverse("app_detail", args=[app.pk]),
+        reverse("app_edit", args=[app.pk]),
+        reverse("app_edit_fields", args=[app.pk]) + "?vendor=tencent_tiw",
+        reverse("storage_list"),
+        reverse("storage_edit", args=[storage.pk]),
+        reverse("room_list"),
+        reverse("recording_detail", args=[task.pk]),
+        reverse("review_csv"),
+        "/django-admin/recordings/vendorapp/",
+        f"/django-admin/recordings/vendorapp/{app.pk}/change/",
         "/django-admin/recordings/credential/",
         f"/django-admin/recordings/credential/{Credential.objects.filter(app=app).first().pk}/change/",
-        "/django-admin/recordings/storagetarget/", f"/django-admin/recordings/storagetarget/{storage.pk}/change/",
+        "/django-admin/recordings/storagetarget/",
+        f"/django-admin/recordings/storagetarget/{storage.pk}/change/",
         "/django-admin/recordings/auditevent/",
     ]
     for page in pages:
@@ -132,7 +167,9 @@ def test_rotate_keys_with_a_missing_key_changes_nothing(settings):
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "RECDESK_ENCRYPTION_KEYS"])
 def test_production_refuses_to_start_without_a_secret(missing, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "RECDESK_ENCRYPTION_KEYS"}}
-    env.update(RECDESK_MODE="production", SECRET_KEY="x" * 60, RECDESK_ENCRYPTION_KEYS=Fernet.generate_key().decode())
+    env.update(
+        RECDESK_MODE="production", SECRET_KEY="x" * 60, RECDESK_ENCRYPTION_KEYS=Fernet.generate_key().decode()
+    )
     del env[missing]
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -142,11 +179,20 @@ def test_production_refuses_to_start_without_a_secret(missing, tmp_path):
 
 
 def test_production_values_pass_the_deploy_check():
-    env = {**os.environ, "RECDESK_MODE": "production", "SECRET_KEY": "k" * 20 + uuid.uuid4().hex * 2,
-           "RECDESK_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "ALLOWED_HOSTS": "recdesk.example.com"}
+    env = {
+        **os.environ,
+        "RECDESK_MODE": "production",
+        "SECRET_KEY": "k" * 20 + uuid.uuid4().hex * 2,
+        "RECDESK_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "recdesk.example.com",
+    }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
 

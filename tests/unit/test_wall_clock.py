@@ -42,10 +42,16 @@ def test_seed_002_files_land_around_the_pause_even_when_the_pause_was_observed_l
     task.refresh_from_db()
     assert task.pause_intervals == [[900000, 959000]]  # moved to where the files cut, length kept
     placed = sorted(Segment.objects.filter(task=task).values_list("user_id", "offset_ms", "duration_ms"))
-    assert placed == sorted([
-        ("ios_test1", 0, 900000), ("pc_test1", 300000, 600000), ("", 120000, 780000),
-        ("ios_test1", 959000, 300000), ("pc_test1", 959000, 210000), ("", 959000, 540000),
-    ])
+    assert placed == sorted(
+        [
+            ("ios_test1", 0, 900000),
+            ("pc_test1", 300000, 600000),
+            ("", 120000, 780000),
+            ("ios_test1", 959000, 300000),
+            ("pc_test1", 959000, 210000),
+            ("", 959000, 540000),
+        ]
+    )
 
 
 @pytest.mark.django_db

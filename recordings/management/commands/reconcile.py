@@ -19,7 +19,9 @@ class Command(BaseCommand):
                 raise CommandError(f"No recording #{task}.")
             ids = [task]
         else:
-            ids = list(RecordingTask.objects.filter(observed_state__in=ACTIVE_STATES).values_list("pk", flat=True))
+            ids = list(
+                RecordingTask.objects.filter(observed_state__in=ACTIVE_STATES).values_list("pk", flat=True)
+            )
         for pk in ids:
             outcome = lifecycle.reconcile_task(pk)
             state = RecordingTask.objects.values_list("observed_state", flat=True).get(pk=pk)

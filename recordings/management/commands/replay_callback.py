@@ -23,7 +23,11 @@ class Command(BaseCommand):
         if not delivery.signature_ok:
             raise CommandError(f"Delivery #{delivery_id} failed signature verification; it is not replayed.")
         if not delivery.delivery_key:
-            raise CommandError(f"Delivery #{delivery_id} carried no event to apply ({delivery.rejection_reason}).")
-        CallbackDelivery.objects.filter(pk=delivery_id).update(outcome=DeliveryOutcome.PENDING, applied_at=None)
+            raise CommandError(
+                f"Delivery #{delivery_id} carried no event to apply ({delivery.rejection_reason})."
+            )
+        CallbackDelivery.objects.filter(pk=delivery_id).update(
+            outcome=DeliveryOutcome.PENDING, applied_at=None
+        )
         outcome = lifecycle.apply_delivery(delivery_id)
         self.stdout.write(self.style.SUCCESS(f"Delivery #{delivery_id}: {outcome}."))

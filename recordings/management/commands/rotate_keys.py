@@ -25,7 +25,9 @@ class Command(BaseCommand):
             with transaction.atomic():
                 for model, column in ENCRYPTED_COLUMNS:
                     # Reading decrypts with whichever key opens the token; writing encrypts with the first.
-                    for pk, secret in model.objects.select_for_update().exclude(**{column: ""}).values_list("pk", column):
+                    for pk, secret in (
+                        model.objects.select_for_update().exclude(**{column: ""}).values_list("pk", column)
+                    ):
                         model.objects.filter(pk=pk).update(**{column: secret})
                         total += 1
         except crypto.SecretUnreadable as exc:
@@ -33,4 +35,3 @@ class Command(BaseCommand):
                 f"{exc}. Nothing was changed. Keep every key still in use in RECDESK_ENCRYPTION_KEYS."
             ) from exc
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {total} secret(s) with the newest key."))
-
