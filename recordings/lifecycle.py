@@ -632,7 +632,9 @@ def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
     updates: dict = {}
     if obs.ordered and obs.occurred_at:
         updates["last_event_at"] = obs.occurred_at
-    if obs.started_at and not task.started_at:
+    if obs.started_at and obs.started_at != task.started_at:
+        # The vendor's own statement of when recording began wins over our inference from the time
+        # we first heard it was recording (which may come from another clock, e.g. a callback stamp).
         updates["started_at"] = obs.started_at
     if obs.stopped_at and not task.stopped_at:
         updates["stopped_at"] = obs.stopped_at
