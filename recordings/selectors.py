@@ -24,6 +24,7 @@ from django.db.models import (
     QuerySet,
 )
 from django.db.models.functions import Coalesce, Now
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -50,7 +51,7 @@ from recordings.permissions import visible_tasks
 # How long staff's wish (pause, resume, stop) may go unobserved before it counts as stuck.
 UNANSWERED_AFTER = timedelta(minutes=2)
 ATTENTION_WINDOW = timedelta(days=7)
-EXPIRY_WARNING = timedelta(hours=48)
+EXPIRY_WARNING = timedelta(hours=24)
 
 KIND_ORDER = [
     SegmentKind.CAMERA,
@@ -204,6 +205,12 @@ def review(user, filters: ReviewFilters) -> QuerySet[RecordingTask]:
             Coalesce("stopped_at", Now()) - F("started_at"), output_field=DurationField()
         ),
         segment_count=Count("segments", distinct=True),
+        archived_count=Count(
+            "segments", filter=Q(segments__archive_status=ArchiveStatus.ARCHIVED), distinct=True
+        ),
+        archive_failed_count=Count(
+            "segments", filter=Q(segments__archive_status=ArchiveStatus.FAILED), distinct=True
+        ),
         has_vendor_errors=_errors_exist(),
     )
     if filters.q:
@@ -286,6 +293,136 @@ def latest_failed_call(task: RecordingTask) -> VendorCall | None:
         .filter(~Q(error_kind="") | ~Q(vendor_code=""))
         .order_by("-created_at")
         .first()
+    )
+
+
+# ---------------------------------------------------------------- archiving
+
+# A copy with no progress this long shows no rate: it has stalled or its worker died.
+RATE_FRESH = timedelta(seconds=30)
+
+
+@dataclass
+class ArchiveRow:
+    pk: int
+    user_id: str
+    kind: str
+    offset_ms: int
+    size_bytes: int
+    done_bytes: int
+    status: str
+    error: str
+    attempts: int
+    percent: float | None
+    rate: float | None  # bytes per second, while copying (average of the attempt once archived)
+    key: str
+
+    @property
+    def kind_label(self):
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def status_label(self):
+        return ArchiveStatus(self.status).label
+
+
+@dataclass
+class ArchiveProgress:
+    rows: list[ArchiveRow]
+    counts: dict[str, int]
+    total_bytes: int
+    done_bytes: int
+    rate: float
+    finished_task: bool
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.done_bytes / self.total_bytes, 1) if self.total_bytes else None
+
+    @property
+    def active(self) -> bool:
+        """Still moving: the page keeps polling while this is true."""
+        return self.finished_task and bool(
+            self.counts.get(ArchiveStatus.PENDING) or self.counts.get(ArchiveStatus.COPYING)
+        )
+
+    @property
+    def all_archived(self) -> bool:
+        return bool(self.rows) and self.counts.get(ArchiveStatus.ARCHIVED, 0) == len(self.rows)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(ArchiveStatus.FAILED, 0)
+
+
+def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> ArchiveProgress:
+    """Each file's archive state with bytes, percent and rate, and the totals (one query)."""
+    now = now or timezone.now()
+    rows = []
+    counts: dict[str, int] = {}
+    total = done = 0
+    rate_sum = 0.0
+    fields = (
+        "pk",
+        "user_id",
+        "kind",
+        "offset_ms",
+        "size_bytes",
+        "archived_bytes",
+        "archive_status",
+        "archive_error",
+        "archive_attempts",
+        "archive_started_at",
+        "archive_progress_at",
+        "archived_at",
+        "archived_key",
+    )
+    for (
+        pk,
+        user_id,
+        kind,
+        offset,
+        size,
+        done_bytes,
+        status,
+        error,
+        attempts,
+        started,
+        progress_at,
+        archived_at,
+        key,
+    ) in Segment.objects.filter(task=task).order_by("offset_ms", "pk").values_list(*fields):
+        counts[status] = counts.get(status, 0) + 1
+        known = size or (done_bytes if status == ArchiveStatus.ARCHIVED else 0)
+        percent = None
+        if status == ArchiveStatus.ARCHIVED:
+            percent = 100.0
+        elif known:
+            percent = min(99.9, round(100 * done_bytes / known, 1))
+        rate = None
+        end = archived_at if status == ArchiveStatus.ARCHIVED else progress_at
+        if started and end and end > started and done_bytes:
+            fresh = status == ArchiveStatus.ARCHIVED or (
+                status == ArchiveStatus.COPYING and now - end < RATE_FRESH
+            )
+            if fresh:
+                rate = done_bytes / (end - started).total_seconds()
+                if status == ArchiveStatus.COPYING:
+                    rate_sum += rate
+        total += known
+        done += min(done_bytes, known) if known else 0
+        rows.append(
+            ArchiveRow(
+                pk, user_id, kind, offset, known, done_bytes, status, error, attempts, percent, rate, key
+            )
+        )
+    return ArchiveProgress(
+        rows=rows,
+        counts=counts,
+        total_bytes=total,
+        done_bytes=done,
+        rate=rate_sum,
+        finished_task=task.observed_state == ObservedState.FINISHED,
     )
 
 
@@ -429,8 +566,24 @@ def timeline(
     rows = list(
         Segment.objects.filter(task=task)
         .order_by("offset_ms", "pk")
-        .values_list("user_id", "kind", "offset_ms", "duration_ms", "size_bytes", "vendor_url")
+        .values_list(
+            "user_id",
+            "kind",
+            "offset_ms",
+            "duration_ms",
+            "size_bytes",
+            "vendor_url",
+            "pk",
+            "archive_status",
+            "archived_key",
+        )
     )
+    # Playback prefers the archived copy, through our own permission-checked URL.
+    media_base = reverse("archived_media", kwargs={"pk": 1, "name": "f"})[: -len("1/f")]
+    rows = [
+        (user_id, kind, offset, duration, size, _playback_url(media_base, pk, status, key, url))
+        for user_id, kind, offset, duration, size, url, pk, status, key in rows
+    ]
     live = not task.is_terminal
     if task.stopped_at:
         wall_end_ms = int((task.stopped_at - origin).total_seconds() * 1000)
@@ -523,9 +676,21 @@ def timeline(
     )
 
 
+def _playback_url(media_base: str, pk: int, status: str, key: str, vendor_url: str) -> str:
+    if status == ArchiveStatus.ARCHIVED and key:
+        return f"{media_base}{pk}/{key.rsplit('/', 1)[-1]}"
+    return vendor_url
+
+
 def _common_url_base(urls: list[str]) -> str:
-    """The longest shared prefix of the URLs, up to and including a "/" after the host."""
-    if not urls or any("://" not in url for url in urls):
+    """The longest shared prefix of the URLs, up to and including a "/" after the host (or, when
+    every URL is a path on this site, such as archived copies, a "/" of the path)."""
+    if not urls:
+        return ""
+    if all(url.startswith("/") and not url.startswith("//") for url in urls):
+        prefix = os.path.commonprefix(urls)
+        return prefix[: prefix.rfind("/") + 1]
+    if any("://" not in url for url in urls):
         return ""
     prefix = os.path.commonprefix(urls)
     cut = prefix.rfind("/")
@@ -579,8 +744,10 @@ def offset_for_wall_time(task: RecordingTask, hour: int, minute: int, second: in
 
 
 __all__ = [
+    "ArchiveProgress",
     "Attention",
     "LogEntry",
+    "archive_progress",
     "ReviewFilters",
     "Timeline",
     "event_log",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from recordings.views import classes, config
+from recordings.views import archive, classes, config
 
 urlpatterns = [
     # Classes (recordings): review, start, the class page and its fragments.
@@ -11,7 +11,10 @@ urlpatterns = [
     path("classes/<int:pk>/", classes.detail, name="recording_detail"),
     path("classes/<int:pk>/status/", classes.status_fragment, name="recording_status"),
     path("classes/<int:pk>/timeline/", classes.timeline_fragment, name="recording_timeline"),
+    path("classes/<int:pk>/archive/", archive.archive_fragment, name="recording_archive"),
+    path("classes/<int:pk>/archive/retry/", archive.archive_retry, name="archive_retry"),
     path("classes/<int:pk>/<str:action>/", classes.act, name="recording_act"),
+    path("archive/<int:pk>/<str:name>", archive.archived_media, name="archived_media"),
     # Admin configuration.
     path("apps/", config.app_list, name="app_list"),
     path("apps/new/", config.app_edit, name="app_create"),
@@ -25,6 +28,7 @@ urlpatterns = [
     path("storage/", config.storage_list, name="storage_list"),
     path("storage/new/", config.storage_edit, name="storage_create"),
     path("storage/<int:pk>/", config.storage_edit, name="storage_edit"),
+    path("storage/<int:pk>/validate/", config.storage_validate, name="storage_validate"),
     path("rooms/", config.room_list, name="room_list"),
     path("rooms/new/", config.room_edit, name="room_create"),
     path("rooms/<int:pk>/", config.room_edit, name="room_edit"),

@@ -276,6 +276,7 @@ def detail(request, pk: int):
     context["jump_error"] = bool(request.GET.get("at")) and context["start_t"] is None
     context["layout_form"] = LayoutForm(vendor=task.app.vendor)
     context["whiteboard_form"] = WhiteboardForm()
+    context["archive"] = selectors.archive_progress(task)
     return render(request, "recordings/detail.html", context)
 
 

@@ -111,6 +111,17 @@ def storage_edit(request, pk: int | None = None):
     )
 
 
+@require_POST
+@role_required(ADMIN)
+def storage_validate(request, pk: int):
+    """Put, read back and delete a probe object; each step's result in place, in plain words."""
+    from recordings import archiving
+
+    target = get_object_or_404(StorageTarget, pk=pk)
+    probe = archiving.validate_storage(target, user=request.user, ip=_ip(request))
+    return render(request, "recordings/storage_form.html#validate-result", {"probe": probe, "target": target})
+
+
 @role_required(ADMIN, SUPPORT)
 def room_list(request):
     rooms = Room.objects.select_related("app").prefetch_related("teachers").order_by("app__name", "title")
