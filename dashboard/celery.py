@@ -19,3 +19,5 @@ def _schedule(sender: Celery, **kwargs) -> None:
 
     sender.add_periodic_task(settings.RECDESK_SWEEP_SECONDS, sender.signature("recordings.sweep_outbox"))
     sender.add_periodic_task(settings.RECDESK_RECONCILE_SECONDS, sender.signature("recordings.reconcile"))
+    # Archive copies whose message was lost or whose worker died are started again.
+    sender.add_periodic_task(60.0, sender.signature("recordings.archive_sweep"))
