@@ -180,7 +180,10 @@ def run() -> Result:
 
     counts = _callback_counts(truth)
     # Lost: an acknowledged callback whose inbox row never settled, or a task short of inbox rows.
-    unsettled = CallbackDelivery.objects.filter(task_id__in=pks, outcome__in=["pending", "error"]).count()
+    # An inbox row is bound to its task only when applied, so unsettled rows are found by app.
+    unsettled = CallbackDelivery.objects.filter(
+        app__in=apps.values(), signature_ok=True, outcome__in=["pending", "error"]
+    ).count()
     rows_per_task = Counter(
         CallbackDelivery.objects.filter(app__in=apps.values(), signature_ok=True).values_list(
             "vendor_task_id", flat=True
