@@ -34,7 +34,7 @@ from recordings.choices import (
     FinishReason,
     ObservedState,
 )
-from recordings.models import AuditEvent, CallbackDelivery, RecordingTask, Segment, VendorCommand
+from recordings.models import AuditEvent, CallbackDelivery, RecordingTask, Segment, VendorCall, VendorCommand
 from recordings.storage import object_url
 from recordings.vendors.base import (
     SegmentInfo,
@@ -920,6 +920,8 @@ def reconcile_task(task_id: int) -> str:
         status = adapter.query(_ref(task))
     except VendorError as exc:
         log.warning("reconcile task %s: query failed: %s", task.pk, exc)
+        if exc.kind == "not_found" and _gone_at_vendor(task):
+            return apply_observation(task.pk, _ended_elsewhere(task), RECONCILER)
         _schedule_next_poll(task, changed=False)
         return f"query failed: {exc.code}"
     before = task.observed_state
@@ -931,6 +933,35 @@ def reconcile_task(task_id: int) -> str:
     _converge_stop(task)
     _schedule_next_poll(task, changed=task.observed_state != before)
     return outcome
+
+
+# Agora answers a brief 404 during failover ("retry query"), so one 404 is not yet the end.
+GONE_AFTER_NOT_FOUND = 3
+
+
+def _gone_at_vendor(task: RecordingTask) -> bool:
+    """The vendor no longer knows the recording: right after a stop we asked for, or when its
+    query has answered "not found" several times in a row (it ended on its side, e.g. idle)."""
+    if task.desired_state == DesiredState.STOPPED and task.observed_state in (S.STOPPING, S.PROCESSING):
+        return True
+    recent = list(
+        VendorCall.objects.filter(task=task)
+        .order_by("-pk")
+        .values_list("error_kind", flat=True)[:GONE_AFTER_NOT_FOUND]
+    )
+    return len(recent) == GONE_AFTER_NOT_FOUND and all(kind == "not_found" for kind in recent)
+
+
+def _ended_elsewhere(task: RecordingTask) -> Observation:
+    stopped = task.desired_state == DesiredState.STOPPED
+    return Observation(
+        state=S.FINISHED,
+        vendor_state="not found",
+        finish_reason=FinishReason.USER_CALL if stopped else FinishReason.UNKNOWN,
+        finish_detail="the vendor closed the recording after the stop"
+        if stopped
+        else "the vendor no longer knows this recording; it ended on its side",
+    )
 
 
 def collect_final_segments(task_id: int) -> int:

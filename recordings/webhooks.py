@@ -9,6 +9,7 @@ answer is fast whatever the database is doing with the recording.
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
@@ -30,6 +31,7 @@ KEPT_HEADERS = ("content-type", "user-agent", "agora-signature", "agora-signatur
 # Recording callbacks are small JSON documents (a long file list is tens of KB); anything far larger
 # is refused before it is read, so a flood of big bodies cannot fill memory or the inbox.
 MAX_CALLBACK_BYTES = 512 * 1024
+APP_CACHE_SECONDS = 10.0
 
 
 class CallbackReceiver:
@@ -37,14 +39,27 @@ class CallbackReceiver:
 
     def __init__(self, vendor: str) -> None:
         self.vendor = vendor
+        self._apps: dict[str, tuple[float, VendorApp, object]] = {}
+
+    def _app_and_adapter(self, public_id: str):
+        """The app and its adapter, kept for a few seconds: a busy app's callbacks then skip the
+        lookup and the decryption of its secrets (bench/webhooks.py). A changed secret or a disabled
+        app takes effect within APP_CACHE_SECONDS."""
+        now = time.monotonic()
+        cached = self._apps.get(public_id)
+        if cached and cached[0] > now:
+            return cached[1], cached[2]
+        app = get_object_or_404(VendorApp, vendor=self.vendor, public_id=public_id)
+        adapter = build_adapter(app)
+        self._apps[public_id] = (now + APP_CACHE_SECONDS, app, adapter)
+        return app, adapter
 
     def __call__(self, request, public_id: str):
-        app = get_object_or_404(VendorApp, vendor=self.vendor, public_id=public_id)
+        app, adapter = self._app_and_adapter(public_id)
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not declared.isdigit() or int(declared) > MAX_CALLBACK_BYTES:
             log.warning("refused %s callback for app %s: body of %s bytes", self.vendor, app.pk, declared)
             return JsonResponse({"error": "body_too_large", "limit": MAX_CALLBACK_BYTES}, status=413)
-        adapter = build_adapter(app)
         body = request.body
         headers = {k.lower(): v for k, v in request.headers.items()}
         query = request.GET.dict()

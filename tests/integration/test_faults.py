@@ -170,12 +170,12 @@ def test_a_refused_start_fails_the_task_with_the_vendors_explanation(stack):
         vendor="tencent_tiw",
         action="StartOnlineRecord",
         error_rate=1,
-        error_code="LimitExceeded.TaskConcurrency",
+        error_code="ResourceUnavailable.ServiceExpired",
     )
     task, _ = start(stack)
     task = stack.wait_state(task.pk, "failed")
     assert task.finish_reason == "start_failed"
-    assert task.error_code == "LimitExceeded.TaskConcurrency"
+    assert task.error_code == "ResourceUnavailable.ServiceExpired"
     assert VendorCommand.objects.get(task=task, action="start").attempts == 1  # not retryable
 
 
@@ -222,9 +222,11 @@ def test_reordered_callbacks_never_move_state_backwards(stack):
     assert held  # the vendor did call back, late and out of order
 
 
-def test_dropped_callbacks_are_repaired_by_reconciliation(stack):
-    stack.sandbox.faults(vendor="tencent_tiw", callbacks={"drop": 1.0}, seed=1)
-    task = _full_run(stack)
+@pytest.mark.parametrize(("vendor", "mode"), [("tencent_tiw", "individual"), ("agora", "individual")])
+def test_dropped_callbacks_are_repaired_by_reconciliation(stack, vendor, mode):
+    """Agora's query answers 404 once a stopped session has exited: that too is the end."""
+    stack.sandbox.faults(vendor=vendor, callbacks={"drop": 1.0}, seed=1)
+    task = _full_run(stack, vendor, mode)
     assert not CallbackDelivery.objects.filter(app=task.app).exists()  # nothing came, yet:
     assert task.observed_state == "finished"
     assert task.segments.exists()
