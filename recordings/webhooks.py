@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
@@ -64,6 +65,14 @@ class CallbackReceiver:
         headers = {k.lower(): v for k, v in request.headers.items()}
         query = request.GET.dict()
         kept = {k: v for k, v in headers.items() if k in KEPT_HEADERS}
+        store = partial(
+            lifecycle.record_delivery,
+            app=app,
+            vendor=self.vendor,
+            body=body,
+            headers=kept,
+            query=_scrub(query),
+        )
         try:
             adapter.verify(body, headers, query, timezone.now())
         except CallbackRejected as exc:
@@ -74,54 +83,19 @@ class CallbackReceiver:
                 request.META.get("REMOTE_ADDR"),
                 exc.reason,
             )
-            lifecycle.record_delivery(
-                app=app,
-                vendor=self.vendor,
-                body=body,
-                headers=kept,
-                query=_scrub(query),
-                event=None,
-                signature_ok=False,
-                rejection=exc.reason,
-            )
+            store(event=None, signature_ok=False, rejection=exc.reason)
             return JsonResponse({"error": "invalid_signature", "detail": exc.reason}, status=401)
         try:
             events = adapter.parse(body, headers, query)
         except (CallbackRejected, ValueError, KeyError, TypeError) as exc:
             log.warning("authentic %s callback for app %s did not parse: %s", self.vendor, app.pk, exc)
-            lifecycle.record_delivery(
-                app=app,
-                vendor=self.vendor,
-                body=body,
-                headers=kept,
-                query=_scrub(query),
-                event=None,
-                signature_ok=True,
-                rejection=f"unparseable: {exc}",
-            )
+            store(event=None, signature_ok=True, rejection=f"unparseable: {exc}")
             return self._ack(adapter)
         if not events:
             log.info("authentic %s callback for app %s carries no event we handle", self.vendor, app.pk)
-            lifecycle.record_delivery(
-                app=app,
-                vendor=self.vendor,
-                body=body,
-                headers=kept,
-                query=_scrub(query),
-                event=None,
-                signature_ok=True,
-                rejection="no event we handle",
-            )
+            store(event=None, signature_ok=True, rejection="no event we handle")
         for event in events:
-            delivery = lifecycle.record_delivery(
-                app=app,
-                vendor=self.vendor,
-                body=body,
-                headers=kept,
-                query=_scrub(query),
-                event=event,
-                signature_ok=True,
-            )
+            delivery = store(event=event, signature_ok=True)
             if delivery is None:
                 log.info("duplicate %s callback %s ignored", self.vendor, event.delivery_key)
                 continue

@@ -7,6 +7,7 @@ recordings/vendors/registry.py builds an adapter from a VendorApp row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ __all__ = [
     "AppConfig",
     "CallbackRejected",
     "Capabilities",
+    "clean_option_fields",
     "CredentialField",
     "EventKind",
     "FinishReason",
@@ -98,6 +100,48 @@ class OptionField:
     choices: tuple[tuple[str, str], ...] = ()
     min_value: int | None = None
     max_value: int | None = None
+
+
+def clean_option_fields(fields: tuple[OptionField, ...], options: Mapping[str, Any]) -> dict[str, Any]:
+    """Coerce each declared option to its type, apply defaults and bounds; ValueError names the field.
+    Unknown keys are dropped so that only declared options reach the vendor."""
+    cleaned: dict[str, Any] = {}
+    for f in fields:
+        value = options.get(f.name, f.default)
+        if value is None or value == "":
+            if f.required:
+                raise ValueError(f"{f.name}: this option is required")
+            if f.default is not None:
+                cleaned[f.name] = f.default
+            continue
+        if f.type == "int" or (f.type == "choice" and isinstance(f.default, int)):
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{f.name}: expected a whole number") from None
+            if f.min_value is not None and value < f.min_value:
+                raise ValueError(f"{f.name}: must be at least {f.min_value}")
+            if f.max_value is not None and value > f.max_value:
+                raise ValueError(f"{f.name}: must be at most {f.max_value}")
+        elif f.type == "json" and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError(f"{f.name}: not valid JSON") from None
+        elif f.type == "multichoice":
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            value = [str(v) for v in value]
+        elif f.type in ("str", "url"):
+            value = str(value).strip()
+        if f.choices:
+            allowed = {str(c) for c, _label in f.choices}
+            values = value if isinstance(value, list) else [value]
+            bad = [v for v in values if str(v) not in allowed]
+            if bad:
+                raise ValueError(f"{f.name}: {bad[0]!r} is not one of {', '.join(sorted(allowed))}")
+        cleaned[f.name] = value
+    return cleaned
 
 
 @dataclass(frozen=True)

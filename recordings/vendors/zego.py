@@ -40,6 +40,7 @@ from recordings.vendors.base import (
     VendorError,
     VendorEvent,
     VendorStatus,
+    clean_option_fields,
 )
 from recordings.vendors.http import VendorHttp
 
@@ -379,7 +380,7 @@ class ZegoAdapter:
         fields = self.option_fields(mode)
         if not fields:
             raise ValueError(f"mode: ZEGO does not record in mode {mode!r}")
-        cleaned = _clean_fields(fields, options)
+        cleaned = clean_option_fields(fields, options)
         if (
             mode == Mode.MIXED
             and cleaned["MixMode"] == 1
@@ -751,37 +752,3 @@ def _need(data: Mapping[str, Any], name: str) -> str:
     if not value:
         raise ValueError(f"no {name}")
     return str(value)
-
-
-def _clean_fields(fields: tuple[OptionField, ...], options: Mapping[str, Any]) -> dict[str, Any]:
-    """Coerce each declared option to its type, apply defaults and bounds; ValueError names the field.
-    Unknown keys are dropped so that only declared options reach the vendor."""
-    cleaned: dict[str, Any] = {}
-    for f in fields:
-        value = options.get(f.name, f.default)
-        if value is None or value == "":
-            if f.required:
-                raise ValueError(f"{f.name}: this option is required")
-            if f.default is not None:
-                cleaned[f.name] = f.default
-            continue
-        if f.type == "int" or (f.type == "choice" and isinstance(f.default, int)):
-            try:
-                value = int(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{f.name}: expected a whole number") from None
-            if f.min_value is not None and value < f.min_value:
-                raise ValueError(f"{f.name}: must be at least {f.min_value}")
-            if f.max_value is not None and value > f.max_value:
-                raise ValueError(f"{f.name}: must be at most {f.max_value}")
-        elif f.type == "json" and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise ValueError(f"{f.name}: not valid JSON") from None
-        elif f.type in ("str", "url", "choice"):
-            value = str(value).strip()
-        if f.choices and str(value) not in {str(c) for c, _label in f.choices}:
-            raise ValueError(f"{f.name}: {value!r} is not one of the offered choices")
-        cleaned[f.name] = value
-    return cleaned
