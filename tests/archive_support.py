@@ -43,9 +43,12 @@ class S3Server:
             aws_access_key_id="setup",
             aws_secret_access_key="setup",
         )
-        iam.create_user(UserName="recdesk-archiver")
+        # moto keeps its accounts per process, not per server: a second server in this process
+        # (another test module's session fixture) needs names of its own.
+        user = f"recdesk-archiver-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=user)
         policy = iam.create_policy(
-            PolicyName="recdesk-archive",
+            PolicyName=f"{user}-policy",
             PolicyDocument=json.dumps(
                 {
                     "Version": "2012-10-17",
@@ -53,8 +56,8 @@ class S3Server:
                 }
             ),
         )
-        iam.attach_user_policy(UserName="recdesk-archiver", PolicyArn=policy["Policy"]["Arn"])
-        key = iam.create_access_key(UserName="recdesk-archiver")["AccessKey"]
+        iam.attach_user_policy(UserName=user, PolicyArn=policy["Policy"]["Arn"])
+        key = iam.create_access_key(UserName=user)["AccessKey"]
         self.access_key = key["AccessKeyId"]
         self.secret = key["SecretAccessKey"]
 
