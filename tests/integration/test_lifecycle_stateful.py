@@ -46,7 +46,10 @@ TRUTH_TO_OURS = {
 _ids = itertools.count(1)
 
 
-@pytest.mark.django_db(transaction=True)
+# Not transaction=True on purpose: inside the test's transaction no on_commit hook fires, so no
+# Celery message is published and the session's real worker (started for other integration tests)
+# cannot run commands behind the state machine's back; this test is the worker.
+@pytest.mark.django_db
 def test_lifecycle_invariants_hold_under_random_actions_faults_and_callback_mishaps(sandbox, callback_sink):
     client = Client()
 
