@@ -42,6 +42,8 @@ from recordings.vendors.base import (
     VendorEvent,
     VendorStatus,
     clean_option_fields,
+    epoch_ms,
+    required_field,
 )
 from recordings.vendors.http import VendorHttp
 
@@ -420,13 +422,6 @@ def _answer_time_ms(response: httpx.Response) -> int | None:
         return None
 
 
-def _ms(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    except (TypeError, ValueError):
-        return None
-
-
 class AgoraAdapter:
     key: ClassVar[str] = "agora"
     label: ClassVar[str] = _("Agora Cloud Recording")
@@ -648,7 +643,7 @@ class AgoraAdapter:
             client_request["region"] = self.config.region.upper()
         body = {"cname": cname, "uid": uid, "clientRequest": client_request}
         return self._request(
-            "acquire", "POST", f"{self._base()}/acquire", body, read=lambda d: _need(d, "resourceId")
+            "acquire", "POST", f"{self._base()}/acquire", body, read=lambda d: required_field(d, "resourceId")
         )
 
     def start(self, spec: StartSpec) -> TaskRef:
@@ -661,7 +656,7 @@ class AgoraAdapter:
         resource_id = self._acquire(spec.room_id, uid, spec.mode)
         path = f"{self._base()}/resourceid/{resource_id}/mode/{AGORA_MODES[spec.mode]}/start"
         body = {"cname": spec.room_id, "uid": uid, "clientRequest": client_request}
-        sid = self._request("start", "POST", path, body, read=lambda d: _need(d, "sid"))
+        sid = self._request("start", "POST", path, body, read=lambda d: required_field(d, "sid"))
         return TaskRef(task_id=str(sid), room_id=spec.room_id, mode=spec.mode, resource_id=resource_id,
                        sid=str(sid), record_user_id=uid)  # fmt: skip
 
@@ -841,7 +836,7 @@ class AgoraAdapter:
         return VendorStatus(
             state=State.PROCESSING,
             vendor_state="stop " + str(server.get("uploadingStatus") or "accepted"),
-            stopped_at=_ms(answered_ms),
+            stopped_at=epoch_ms(answered_ms),
             segments=_segments_from_files(files, mode=ref.mode, end_ms=answered_ms),
         )
 
@@ -979,7 +974,7 @@ class AgoraAdapter:
         else:
             raise CallbackRejected("no Agora-Signature-V2 or Agora-Signature header")
         try:
-            notified = _ms(json.loads(body).get("notifyMs"))
+            notified = epoch_ms(json.loads(body).get("notifyMs"))
         except (ValueError, AttributeError):
             notified = None
         if notified is None:
@@ -1000,7 +995,11 @@ class AgoraAdapter:
             delivery_key = f"{sid}:{payload['sequence']}"
         else:
             delivery_key = str(notice.get("noticeId", ""))
-        occurred = _ms(payload.get("sendts")) or _ms(notice.get("eventMs")) or _ms(notice.get("notifyMs"))
+        occurred = (
+            epoch_ms(payload.get("sendts"))
+            or epoch_ms(notice.get("eventMs"))
+            or epoch_ms(notice.get("notifyMs"))
+        )
         mode = {"web_record": Mode.WEB_PAGE}.get(str(payload.get("serviceScene", "")), None)
         common = {
             "delivery_key": delivery_key,
@@ -1028,7 +1027,7 @@ class AgoraAdapter:
         if event_type in (40, 70):  # recorder_started, web_recorder_started
             # The recording's origin on the wall clock, against which the files' sliceStartTimes are
             # placed on the timeline (query and stop answers carry no start time).
-            return EventKind.STARTED, {"state": State.RECORDING, "started_at": _ms(sent_ms)}
+            return EventKind.STARTED, {"state": State.RECORDING, "started_at": epoch_ms(sent_ms)}
         if event_type == 41:  # recorder_leave
             code = int(details.get("leaveCode", 0))
             reason = next((r for bit, r in LEAVE_REASONS if code & bit), FinishReason.UNKNOWN)
@@ -1063,13 +1062,6 @@ class AgoraAdapter:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _need(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    if not value:
-        raise ValueError(f"no {name}")
-    return str(value)
 
 
 def _config_error(code: str, en: str, zh: str, fix_en: str, fix_zh: str) -> VendorError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -26,6 +26,8 @@ __all__ = [
     "CallbackRejected",
     "Capabilities",
     "clean_option_fields",
+    "epoch_ms",
+    "required_field",
     "CredentialField",
     "EventKind",
     "FinishReason",
@@ -142,6 +144,23 @@ def clean_option_fields(fields: tuple[OptionField, ...], options: Mapping[str, A
                 raise ValueError(f"{f.name}: {bad[0]!r} is not one of {', '.join(sorted(allowed))}")
         cleaned[f.name] = value
     return cleaned
+
+
+def epoch_ms(value: Any) -> datetime | None:
+    """A vendor's epoch-milliseconds field as a datetime; missing, malformed or 0 (ZEGO's and
+    Volcengine's "not yet", e.g. the end of a running recording) give None."""
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if int(value) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def required_field(data: Mapping[str, Any], name: str) -> str:
+    """A field an answer must carry; its absence makes the answer malformed (ValueError)."""
+    value = data.get(name)
+    if not value:
+        raise ValueError(f"no {name}")
+    return str(value)
 
 
 @dataclass(frozen=True)

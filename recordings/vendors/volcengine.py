@@ -42,6 +42,7 @@ from recordings.vendors.base import (
     VendorError,
     VendorEvent,
     VendorStatus,
+    epoch_ms,
 )
 from recordings.vendors.http import VendorHttp
 
@@ -342,13 +343,6 @@ def _segments(files: Sequence[Mapping[str, Any]], mode: Mode | None) -> tuple[Se
             )
         )
     return tuple(segments)
-
-
-def _ms(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if int(value) else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _event_time(value: Any) -> datetime | None:
@@ -708,8 +702,8 @@ class VolcengineAdapter:
             vendor_state=f"{status}/{stop_reason}" if stop_reason else str(status),
             finish_reason=finish_reason,
             finish_detail=stop_reason,
-            started_at=_ms(task.get("StartTime")),
-            stopped_at=_ms(task.get("EndTime")),
+            started_at=epoch_ms(task.get("StartTime")),
+            stopped_at=epoch_ms(task.get("EndTime")),
             segments=_segments(task.get("RecordFileList") or [], ref.mode),
         )
 

@@ -41,6 +41,8 @@ from recordings.vendors.base import (
     VendorEvent,
     VendorStatus,
     clean_option_fields,
+    epoch_ms,
+    required_field,
 )
 from recordings.vendors.http import VendorHttp
 
@@ -493,7 +495,7 @@ class ZegoAdapter:
             "RecordOutputParams": record_output,
             "StorageParams": storage,
         }
-        task_id = self._request("StartRecord", body, read=lambda data: _need(data, "TaskId"))
+        task_id = self._request("StartRecord", body, read=lambda data: required_field(data, "TaskId"))
         return TaskRef(task_id=task_id, room_id=spec.room_id, mode=spec.mode)
 
     def _storage(self, storage: StorageSpec | None) -> dict[str, Any]:
@@ -548,7 +550,7 @@ class ZegoAdapter:
             "DescribeTasks",
             body,
             read=lambda data: [
-                _need(t, "TaskId") for t in data.get("TaskList") or data.get("TaskidList") or []
+                required_field(t, "TaskId") for t in data.get("TaskList") or data.get("TaskidList") or []
             ],
         )
         if not tasks:
@@ -606,8 +608,8 @@ class ZegoAdapter:
             vendor_state=str(status),
             finish_reason=finish_reason,
             finish_detail=detail,
-            started_at=_ms(data.get("RecordBeginTimestamp")),
-            stopped_at=_ms(data.get("RecordEndTimestamp")),
+            started_at=epoch_ms(data.get("RecordBeginTimestamp")),
+            stopped_at=epoch_ms(data.get("RecordEndTimestamp")),
             segments=segments,
         )
 
@@ -738,17 +740,3 @@ def _event_meaning(
     if event_type == 202:
         return EventKind.RESUMED, {"state": State.RECORDING}
     return EventKind.OTHER, {}
-
-
-def _ms(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if int(value) else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _need(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    if not value:
-        raise ValueError(f"no {name}")
-    return str(value)
