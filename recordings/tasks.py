@@ -60,16 +60,28 @@ def run_command(self, command_id: int) -> None:
         raise self.retry(countdown=delay, exc=exc) from exc
 
 
-def dispatch_delivery(delivery_id: int) -> None:
+def dispatch_deliveries(delivery_ids: list[int]) -> None:
+    """Enqueue stored callbacks (recordings/inbox_relay.py batches them). If the broker is down they
+    stay pending and the sweeper enqueues them later."""
     try:
-        apply_delivery.delay(delivery_id)
+        apply_deliveries.delay(delivery_ids)
     except OperationalError:
-        log.warning("broker unavailable: callback delivery %s waits for the sweeper", delivery_id)
+        log.warning("broker unavailable: %s callback deliveries wait for the sweeper", len(delivery_ids))
 
 
-@shared_task(name="recordings.apply_delivery", acks_late=True)
-def apply_delivery(delivery_id: int) -> str:
-    return lifecycle.apply_delivery(delivery_id)
+@shared_task(name="recordings.apply_deliveries", acks_late=True)
+def apply_deliveries(delivery_ids: list[int]) -> dict[str, int]:
+    outcomes: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        try:
+            outcome = lifecycle.apply_delivery(delivery_id)
+        except Exception:
+            # One delivery that cannot be applied now must not hold back the rest of its batch; it
+            # stays pending and the sweeper enqueues it again.
+            log.exception("callback delivery %s not applied; it stays pending", delivery_id)
+            outcome = "error"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 def poll_soon(task_id: int, delay: float) -> None:
@@ -108,12 +120,12 @@ def sweep_outbox() -> dict[str, int]:
     for pk in commands:
         dispatch_command(pk)
     deliveries = list(
-        CallbackDelivery.objects.filter(
-            outcome=DeliveryOutcome.PENDING, received_at__lt=now - timedelta(seconds=30)
-        ).values_list("pk", flat=True)[:500]
+        CallbackDelivery.objects.filter(outcome=DeliveryOutcome.PENDING, received_at__lt=stale).values_list(
+            "pk", flat=True
+        )[:500]
     )
-    for pk in deliveries:
-        dispatch_delivery(pk)
+    if deliveries:
+        dispatch_deliveries(deliveries)
     return {"commands": len(commands), "deliveries": len(deliveries)}
 
 

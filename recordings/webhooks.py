@@ -2,8 +2,9 @@
 
 The receiver verifies the signature over the raw bytes (the adapter does it, with a constant-time
 compare and the vendor's expiry check), stores each event in the inbox under its unique delivery
-key, answers exactly what the vendor expects, and leaves applying the event to a Celery task, so the
-answer is fast whatever the database is doing with the recording.
+key, answers exactly what the vendor expects, and leaves applying the event to a Celery task (handed
+over in batches by inbox_relay.py), so the answer is fast whatever the database is doing with the
+recording.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from recordings import lifecycle, tasks
+from recordings import inbox_relay, lifecycle
 from recordings.choices import Vendor
 from recordings.models import VendorApp
 from recordings.vendors.base import CallbackRejected
@@ -99,7 +100,7 @@ class CallbackReceiver:
             if delivery is None:
                 log.info("duplicate %s callback %s ignored", self.vendor, event.delivery_key)
                 continue
-            transaction.on_commit(lambda pk=delivery.pk: tasks.dispatch_delivery(pk))
+            transaction.on_commit(partial(inbox_relay.submit, delivery.pk))
         return self._ack(adapter)
 
     @staticmethod

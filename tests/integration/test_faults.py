@@ -421,3 +421,36 @@ def test_conflicting_actions_the_second_is_told_who_did_what(stack):
     with pytest.raises(lifecycle.Refused, match="Already stopping, by Cora Lee"):
         lifecycle.request(stack.task(task.pk), "pause", user=teacher)
     assert VendorCommand.objects.filter(task=task, action="pause").count() == 0
+
+
+def test_broker_down_when_a_callback_arrives_the_inbox_keeps_it(stack, worker, tmp_path):
+    task, _ = start(stack)
+    task = recording(stack, task)
+    body_file = tmp_path / "callback.json"
+    body_file.write_bytes(_tiw_callback(task.app, task.vendor_task_id, event="OnlineRecordSomethingNew"))
+    # A web process whose broker is down receives the callback: its own process, a dead broker URL.
+    script = (
+        "from django.test import RequestFactory; from recordings.webhooks import receive;"
+        f"request = RequestFactory().post('{task.app.callback_path}', data=open('{body_file}', 'rb').read(),"
+        " content_type='application/json');"
+        f"print(receive(request, vendor='tencent_tiw', public_id='{task.app.public_id}').status_code)"
+    )
+    env = {**worker.env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "200"  # the vendor got its answer
+    delivery = CallbackDelivery.objects.get(app=task.app, event_type="OnlineRecordSomethingNew")
+    # Stored, and applied later by the sweeper in the worker's beat, not lost with the process.
+    wait_for(
+        lambda: CallbackDelivery.objects.exclude(outcome="pending").filter(pk=delivery.pk).exists(),
+        what="the sweeper applied the stored callback",
+        timeout=60,
+    )
+    assert CallbackDelivery.objects.get(pk=delivery.pk).outcome == "ignored"
