@@ -14,6 +14,11 @@ seed 002), and an upload that fails loses a recording. So, for each Segment:
 A failure leaves the segment `failed` with the reason in plain words; recordings/tasks.py retries
 with backoff, and staff can retry from the class page. This module is the only writer of a
 Segment's archive fields. HLS recordings (a playlist and its slices) are copied slice by slice.
+
+Agora, ZEGO and Volcengine upload into the customer's own bucket, which is usually the archive
+too. A file whose URL names an object of the archive target (`in_place_key`) is not copied a
+second time: it is verified where it is (its size against the vendor's file list and the store's
+MD5 ETag, then read back whole for its SHA-256) and recorded as archived under its own key.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import PurePosixPath
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 from django.db import transaction
@@ -38,7 +43,15 @@ from django.utils.translation import gettext as _
 
 from recordings.choices import ActorType, ArchiveStatus, ObservedState, StorageProvider, Vendor
 from recordings.models import AuditEvent, RecordingTask, Segment, StorageTarget
-from recordings.storage import Backend, StorageError, Writer, backend_for, can_archive_to
+from recordings.storage import (
+    S3_PROVIDERS,
+    Backend,
+    StorageError,
+    Writer,
+    backend_for,
+    can_archive_to,
+    object_url,
+)
 from recordings.vendors.http import open_media
 
 log = logging.getLogger(__name__)
@@ -98,6 +111,36 @@ def archive_key(segment: Segment, target: StorageTarget | None, name: str) -> st
     """`<prefix>/recdesk/<task>/<segment>/<name>`: one directory per segment, so HLS slices stay together."""
     prefix = target.prefix.strip("/") + "/" if target is not None and target.prefix.strip("/") else ""
     return f"{prefix}recdesk/{segment.task_id}/{segment.pk}/{name}"
+
+
+def in_place_key(vendor_url: str, target: StorageTarget | None) -> str:
+    """The key of the vendor's file if it already lives in the archive `target`, else "".
+
+    Vendors that upload into the customer's bucket hand back an object key (Agora fileName,
+    Volcengine ObjectKey; the lifecycle turns it into `object_url(target, key)`) or the object's URL
+    (ZEGO FileUrl). Either way the file is in the archive when its URL lies under the target's
+    bucket URL, as `object_url` names it: same endpoint, same bucket.
+    """
+    if target is None or target.provider not in S3_PROVIDERS or not vendor_url:
+        return ""
+    root = object_url(target, "_")[:-1]  # the bucket's own URL, ending in "/"
+    if not root:
+        return ""
+    parts = urlsplit(vendor_url)
+    url = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+    root_parts = urlsplit(root)
+    root = f"{root_parts.scheme.lower()}://{root_parts.netloc.lower()}{root_parts.path}"
+    if not url.startswith(root):
+        return ""
+    key = unquote(url[len(root) :])
+    if not key or key.endswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        return ""
+    return key
+
+
+def verified_in_place(vendor_url: str, archived_key: str, target: StorageTarget | None) -> bool:
+    """Whether an archived file is the vendor's own upload, verified where it was (not a copy)."""
+    return bool(archived_key) and archived_key == in_place_key(vendor_url, target)
 
 
 def is_hls(segment: Segment) -> bool:
@@ -206,6 +249,7 @@ class _Outcome:
     size: int
     checksum: str
     parts: list[str] = field(default_factory=list)
+    in_place: bool = False
 
 
 def archive_segment(segment_id: int) -> str:
@@ -228,9 +272,15 @@ def archive_segment(segment_id: int) -> str:
             raise ArchiveFailed(
                 _("The archive storage cannot be used: %(reason)s") % {"reason": exc}, retryable=False
             ) from None
-        if is_hls(segment):
+        outcome = None
+        key = in_place_key(segment.vendor_url, target)
+        if key and is_hls(segment):
+            outcome = _verify_hls_in_place(segment, key, backend, progress)
+        elif key:
+            outcome = _verify_in_place(segment, key, backend, progress)
+        if outcome is None and is_hls(segment):
             outcome = _copy_hls(segment, target, backend, progress)
-        else:
+        elif outcome is None:
             outcome = _copy_file(segment, target, backend, progress)
     except ArchiveFailed as exc:
         _mark_failed(segment.pk, attempt, exc.message)
@@ -255,7 +305,13 @@ def archive_segment(segment_id: int) -> str:
         return "skipped"
     if not segment.size_bytes and not outcome.parts:
         Segment.objects.filter(pk=segment.pk, size_bytes=0).update(size_bytes=outcome.size)
-    log.info("segment %s archived as %s (%s bytes)", segment.pk, outcome.key, outcome.size)
+    log.info(
+        "segment %s archived as %s (%s bytes%s)",
+        segment.pk,
+        outcome.key,
+        outcome.size,
+        ", verified in place" if outcome.in_place else "",
+    )
     return "archived"
 
 
@@ -329,6 +385,110 @@ def _copy_hls(segment: Segment, target, backend: Backend, progress: _Progress) -
     return _Outcome(
         key=playlist_key, size=total, checksum=f"sha256-manifest:{manifest.hexdigest()}", parts=sorted(names)
     )
+
+
+# ------------------------------------------------------------------------------ already in the archive
+
+
+def _verify_in_place(segment: Segment, key: str, backend: Backend, progress: _Progress) -> _Outcome:
+    """The vendor uploaded this file into the archive bucket: check it there instead of copying it.
+
+    The object must exist, have the size the vendor's file list states, and read back whole with
+    that size (and, where the store's ETag is a plain MD5, with that MD5). Its SHA-256 is recorded
+    like a copy's, so later checks can tell if it changed.
+    """
+    stored = _head_in_place(key, backend)
+    expected = segment.size_bytes or None
+    if expected is not None and stored.size != expected:
+        raise ArchiveFailed(
+            _(
+                "The vendor's file list says %(expected)s bytes, but the object %(key)s in the archive "
+                "storage has %(stored)s bytes: it is incomplete or was changed."
+            )
+            % {"expected": expected, "key": key, "stored": stored.size}
+        )
+    digest, md5, size = _read_back(key, backend, progress)
+    if size != stored.size:
+        raise ArchiveFailed(
+            _("The object %(key)s read back as %(size)s bytes, not the %(stored)s the storage states.")
+            % {"key": key, "size": size, "stored": stored.size}
+        )
+    etag = stored.etag.strip('"').lower()
+    if re.fullmatch(r"[0-9a-f]{32}", etag) and md5 != etag:
+        raise ArchiveFailed(
+            _("The object %(key)s reads back differently from the storage's own checksum (MD5 %(etag)s).")
+            % {"key": key, "etag": etag}
+        )
+    progress(size, force=True)
+    return _Outcome(key=key, size=size, checksum=f"sha256:{digest}", in_place=True)
+
+
+def _verify_hls_in_place(
+    segment: Segment, key: str, backend: Backend, progress: _Progress
+) -> _Outcome | None:
+    """Verify a playlist and every slice it names in the bucket. None when the slices do not all
+    sit beside the playlist (playback serves them by plain name from its folder): then copy."""
+    directory, _slash, playlist_name = key.rpartition("/")
+    _head_in_place(key, backend)
+    playlist = b"".join(backend.read(key))
+    try:
+        text = playlist.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ArchiveFailed(_("The vendor's playlist is not text."), retryable=False) from None
+    names = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if not PLAIN_NAME.fullmatch(playlist_name) or not all(PLAIN_NAME.fullmatch(name) for name in names):
+        return None
+    manifest, total = hashlib.sha256(), 0
+    for name in names:
+        slice_key = f"{directory}/{name}" if directory else name
+        stored = _head_in_place(slice_key, backend)
+        progress.base = total
+        digest, md5, size = _read_back(slice_key, backend, progress)
+        etag = stored.etag.strip('"').lower()
+        if size != stored.size or (re.fullmatch(r"[0-9a-f]{32}", etag) and md5 != etag):
+            raise ArchiveFailed(
+                _("The slice %(key)s reads back differently from what the storage states.")
+                % {"key": slice_key}
+            )
+        total += size
+        manifest.update(f"{name} {digest}\n".encode())
+    total += len(playlist)
+    manifest.update(f"{playlist_name} {hashlib.sha256(playlist).hexdigest()}\n".encode())
+    progress.base = 0
+    return _Outcome(
+        key=key,
+        size=total,
+        checksum=f"sha256-manifest:{manifest.hexdigest()}",
+        parts=sorted(names),
+        in_place=True,
+    )
+
+
+def _head_in_place(key: str, backend: Backend):
+    try:
+        return backend.head(key)
+    except StorageError as exc:
+        if exc.code in ("404", "NoSuchKey"):
+            raise ArchiveFailed(
+                _(
+                    "The vendor reported this file in the archive storage, but the object %(key)s is "
+                    "not there (the upload may have failed or the object was deleted)."
+                )
+                % {"key": key}
+            ) from None
+        raise
+
+
+def _read_back(key: str, backend: Backend, progress) -> tuple[str, str, int]:
+    """Read the stored object whole: its SHA-256 and MD5 (hex) and its length."""
+    sha, md5 = hashlib.sha256(), hashlib.md5()  # noqa: S324 - MD5 only to compare with the ETag
+    size = 0
+    for chunk in backend.read(key):
+        sha.update(chunk)
+        md5.update(chunk)
+        size += len(chunk)
+        progress(size)
+    return sha.hexdigest(), md5.hexdigest(), size
 
 
 def _content_type(segment: Segment) -> str:

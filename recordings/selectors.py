@@ -316,6 +316,8 @@ class ArchiveRow:
     percent: float | None
     rate: float | None  # bytes per second, while copying (average of the attempt once archived)
     key: str
+    # The vendor uploaded the file into the archive storage; it was verified there, not copied.
+    in_place: bool = False
 
     @property
     def kind_label(self):
@@ -354,9 +356,13 @@ class ArchiveProgress:
     def failed(self) -> int:
         return self.counts.get(ArchiveStatus.FAILED, 0)
 
+    @property
+    def in_place(self) -> int:
+        return sum(1 for row in self.rows if row.in_place)
+
 
 def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> ArchiveProgress:
-    """Each file's archive state with bytes, percent and rate, and the totals (one query)."""
+    """Each file's archive state with bytes, percent and rate, and the totals (one query for the files)."""
     now = now or timezone.now()
     rows = []
     counts: dict[str, int] = {}
@@ -376,7 +382,11 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         "archive_progress_at",
         "archived_at",
         "archived_key",
+        "vendor_url",
     )
+    from recordings.archiving import destination, verified_in_place
+
+    target = destination(task)
     for (
         pk,
         user_id,
@@ -391,6 +401,7 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         progress_at,
         archived_at,
         key,
+        vendor_url,
     ) in Segment.objects.filter(task=task).order_by("offset_ms", "pk").values_list(*fields):
         counts[status] = counts.get(status, 0) + 1
         known = size or (done_bytes if status == ArchiveStatus.ARCHIVED else 0)
@@ -413,7 +424,19 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         done += min(done_bytes, known) if known else 0
         rows.append(
             ArchiveRow(
-                pk, user_id, kind, offset, known, done_bytes, status, error, attempts, percent, rate, key
+                pk,
+                user_id,
+                kind,
+                offset,
+                known,
+                done_bytes,
+                status,
+                error,
+                attempts,
+                percent,
+                rate,
+                key,
+                in_place=status == ArchiveStatus.ARCHIVED and verified_in_place(vendor_url, key, target),
             )
         )
     return ArchiveProgress(

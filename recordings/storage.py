@@ -85,6 +85,8 @@ class StorageError(Exception):
 class StoredObject:
     key: str
     size: int
+    # The store's ETag where it has one: S3-style stores use the MD5 of a single-part upload.
+    etag: str = ""
 
 
 # A storage's error codes in plain words, and whether trying again later can help.
@@ -256,7 +258,7 @@ class S3Backend(Backend):
 
     def head(self, key: str) -> StoredObject:
         answer = self._call("head_object", Key=key)
-        return StoredObject(key, int(answer["ContentLength"]))
+        return StoredObject(key, int(answer["ContentLength"]), str(answer.get("ETag") or ""))
 
     def read(self, key: str, start: int = 0) -> Iterator[bytes]:
         kwargs = {"Range": f"bytes={start}-"} if start else {}

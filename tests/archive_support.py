@@ -107,13 +107,19 @@ def s3_server() -> Iterator[S3Server]:
 
 
 def s3_target(
-    s3: S3Server, *, bucket: str | None = None, secret: str | None = None, name: str = "", prefix: str = ""
+    s3: S3Server,
+    *,
+    bucket: str | None = None,
+    secret: str | None = None,
+    name: str = "",
+    prefix: str = "",
+    provider: str = "s3_compatible",
 ):
     from recordings.models import StorageTarget
 
     return StorageTarget.objects.create(
         name=name or f"s3 {uuid.uuid4().hex[:8]}",
-        provider="s3_compatible",
+        provider=provider,
         endpoint=s3.url,
         bucket=bucket or s3.new_bucket(),
         region="us-east-1",

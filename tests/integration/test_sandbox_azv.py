@@ -463,6 +463,8 @@ def test_zego_mixed_start_pause_resume_stop_describe_with_files_and_callbacks(sa
     assert files[1]["BeginTimestamp"] - files[0]["BeginTimestamp"] == 10_000
     for record_file in files:
         assert record_file["FileSize"] > 0
+        # ZEGO uploads into the StorageParams bucket; FileUrl is the object's address there.
+        assert "/media/b/" in record_file["FileUrl"]
         assert_playable(record_file["FileUrl"], record_file["Duration"])
 
     listed = zego(sandbox, "DescribeTasks", {"Status": 3, "RoomId": "zroom", "PageOffset": 0, "PageSize": 10})

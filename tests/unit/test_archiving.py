@@ -395,3 +395,143 @@ def test_the_archive_command_archives_a_task_and_reports_failures(people, s3_ser
     with pytest.raises(Exception, match="could not be archived"):
         call_command("archive", "--all-pending")
     assert "gave no address" in Segment.objects.get(task=broken).archive_error
+
+
+# ------------------------------------------------------------------ files the vendor uploaded into the archive
+
+
+def vendor_upload(s3_server, target, key: str, body: bytes, **extra) -> str:
+    """What Agora, ZEGO and Volcengine do: put the file into the customer's bucket. Returns its URL
+    as the lifecycle records it (recordings.storage.object_url)."""
+    from recordings.storage import object_url
+
+    s3_server.client().put_object(Bucket=target.bucket, Key=key, Body=body, **extra)
+    return object_url(target, key)
+
+
+def bucket_keys(s3_server, bucket: str) -> list[str]:
+    answer = s3_server.client().list_objects_v2(Bucket=bucket)
+    return sorted(item["Key"] for item in answer.get("Contents", []))
+
+
+def test_a_file_the_vendor_uploaded_into_the_archive_is_verified_in_place_not_copied(
+    people, s3_server, client
+):
+    target = s3_target(s3_server, prefix="school-a")
+    task = finished_task(people["teacher"], storage=target, vendor="agora")
+    body = media_bytes(300_000, "agora")
+    key = "school-a/sid_abc/sid_abc_room.mp4"
+    segment = add_segment(task, vendor_upload(s3_server, target, key, body), size=len(body))
+    before = bucket_keys(s3_server, target.bucket)
+
+    assert archive_all(task) == ["archived"]
+
+    segment.refresh_from_db()
+    assert segment.archive_status == ArchiveStatus.ARCHIVED
+    assert segment.archived_key == key
+    assert segment.archived_checksum == "sha256:" + hashlib.sha256(body).hexdigest()
+    assert segment.archived_bytes == len(body)
+    assert bucket_keys(s3_server, target.bucket) == before == [key]  # no second copy
+    assert selectors.archive_progress(task).in_place == 1
+    client.force_login(people["teacher"])
+    page = client.get(reverse("recording_detail", args=[task.pk])).content.decode()
+    assert "verified in place" in page and key in page
+    # Playback hands out the vendor's own object.
+    served = client.get(reverse("archived_media", kwargs={"pk": segment.pk, "name": "sid_abc_room.mp4"}))
+    assert served.status_code == 302
+    assert httpx.get(served["Location"]).content == body
+
+
+def test_a_changed_or_missing_file_in_place_fails_with_the_reason_and_is_never_archived(people, s3_server):
+    target = s3_target(s3_server)
+    task = finished_task(people["teacher"], storage=target, vendor="volcengine")
+    body = media_bytes(50_000, "volc")
+    truncated = add_segment(
+        task, vendor_upload(s3_server, target, "rec/a.mp4", body[:-10]), size=len(body), offset_ms=0
+    )
+    missing = add_segment(
+        task, vendor_upload(s3_server, target, "rec/b.mp4", body), size=len(body), offset_ms=60_000
+    )
+    s3_server.client().delete_object(Bucket=target.bucket, Key="rec/b.mp4")
+
+    for segment in (truncated, missing):
+        with pytest.raises(archiving.ArchiveFailed):
+            archiving.archive_segment(segment.pk)
+    truncated.refresh_from_db()
+    missing.refresh_from_db()
+    assert truncated.archive_status == missing.archive_status == ArchiveStatus.FAILED
+    assert truncated.archived_key == missing.archived_key == ""
+    assert f"says {len(body)} bytes" in truncated.archive_error
+    assert f"has {len(body) - 10} bytes" in truncated.archive_error
+    assert "rec/b.mp4 is not there" in missing.archive_error
+    assert bucket_keys(s3_server, target.bucket) == ["rec/a.mp4"]  # nothing written by the archive
+
+    # Once the vendor's upload is whole, a retry verifies it in place.
+    vendor_upload(s3_server, target, "rec/a.mp4", body)
+    archiving.retry(task)
+    assert archiving.archive_segment(truncated.pk) == "archived"
+    truncated.refresh_from_db()
+    assert truncated.archived_key == "rec/a.mp4"
+
+
+def test_an_hls_recording_in_place_is_verified_slice_by_slice(people, s3_server, client):
+    target = s3_target(s3_server)
+    task = finished_task(people["teacher"], storage=target, vendor="agora")
+    slices = {f"s{i}.ts": media_bytes(4000 + i, f"hls{i}") for i in range(3)}
+    for name, body in slices.items():
+        vendor_upload(s3_server, target, f"sid/{name}", body)
+    playlist = "#EXTM3U\n" + "".join(f"#EXTINF:10,\n{name}\n" for name in slices) + "#EXT-X-ENDLIST\n"
+    url = vendor_upload(s3_server, target, "sid/index.m3u8", playlist.encode())
+    segment = add_segment(task, url, fmt="hls")
+    before = bucket_keys(s3_server, target.bucket)
+
+    assert archiving.archive_segment(segment.pk) == "archived"
+
+    segment.refresh_from_db()
+    assert segment.archived_key == "sid/index.m3u8"
+    assert segment.archived_checksum.startswith("sha256-manifest:")
+    assert segment.archived_bytes == sum(map(len, slices.values())) + len(playlist)
+    assert bucket_keys(s3_server, target.bucket) == before
+    client.force_login(people["teacher"])
+    served = client.get(reverse("archived_media", kwargs={"pk": segment.pk, "name": "index.m3u8"}))
+    assert reverse("archived_media", kwargs={"pk": segment.pk, "name": "s1.ts"}) in served.content.decode()
+
+    # A slice that went missing fails the whole recording's check.
+    s3_server.client().delete_object(Bucket=target.bucket, Key="sid/s2.ts")
+    other = add_segment(task, url, fmt="hls", offset_ms=60_000)
+    with pytest.raises(archiving.ArchiveFailed):
+        archiving.archive_segment(other.pk)
+    other.refresh_from_db()
+    assert other.archive_status == ArchiveStatus.FAILED and "sid/s2.ts is not there" in other.archive_error
+
+
+def test_a_file_in_another_bucket_is_copied_not_taken_for_the_archive(people, s3_server):
+    target = s3_target(s3_server)
+    elsewhere = s3_target(s3_server)  # same endpoint, another bucket
+    task = finished_task(people["teacher"], storage=target, vendor="agora")
+    body = media_bytes(1000, "else")
+    # Readable without a signature, as a vendor's download link is.
+    url = vendor_upload(s3_server, elsewhere, "x/y.mp4", body, ACL="public-read")
+
+    assert archiving.in_place_key(url, target) == ""
+    assert archiving.in_place_key(url, elsewhere) == "x/y.mp4"
+    segment = add_segment(task, url, size=len(body))
+    assert archiving.archive_segment(segment.pk) == "archived"
+    segment.refresh_from_db()
+    assert segment.archived_key == f"recdesk/{task.pk}/{segment.pk}/y.mp4"
+    assert s3_server.read(target.bucket, segment.archived_key) == body
+
+
+def test_in_place_keys_are_taken_only_from_urls_under_the_targets_bucket():
+    target = StorageTarget(provider="s3_compatible", bucket="rec", endpoint="http://st.example:9000/base")
+    assert archiving.in_place_key("http://st.example:9000/base/rec/a/b%20c.mp4?sig=1", target) == "a/b c.mp4"
+    assert archiving.in_place_key("HTTP://ST.example:9000/base/rec/a.mp4", target) == "a.mp4"
+    assert archiving.in_place_key("http://st.example:9000/base/record/a.mp4", target) == ""
+    assert archiving.in_place_key("http://st.example:9000/base/rec/../x.mp4", target) == ""
+    assert archiving.in_place_key("http://st.example:9000/base/rec/", target) == ""
+    assert archiving.in_place_key("https://cdn.vod.example/rec/a.mp4", target) == ""
+    amazon = StorageTarget(provider="s3", bucket="rec", region="eu-west-1")
+    assert archiving.in_place_key("https://rec.s3.eu-west-1.amazonaws.com/k/a.mp4", amazon) == "k/a.mp4"
+    local = StorageTarget(provider="local", bucket="rec")
+    assert archiving.in_place_key("http://st.example:9000/base/rec/a.mp4", local) == ""
+    assert archiving.in_place_key("http://st.example:9000/base/rec/a.mp4", None) == ""

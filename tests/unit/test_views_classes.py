@@ -514,6 +514,26 @@ def test_the_player_opens_at_a_linked_moment(client, world):
     assert "data-start" not in missed and "That time is not within this recording." in missed
 
 
+def test_the_open_the_player_button_shows_only_when_there_is_a_file_to_play(client, world):
+    empty = factories.task(world["algebra"], observed_state="finished", started_at=ago(minutes=30))
+    with_file = factories.task(world["algebra"], observed_state="finished", started_at=ago(minutes=30))
+    Segment.objects.create(
+        task=with_file,
+        kind="camera",
+        user_id="u1",
+        offset_ms=0,
+        duration_ms=60_000,
+        vendor_url="https://media.example/a.mp4",
+        vendor_file_id="a",
+    )
+    as_user(client, world["tina"])
+    nothing = client.get(reverse("recording_detail", args=[empty.pk])).content.decode()
+    assert "This recording has no file." in nothing
+    assert "data-open-player" not in nothing and "Open the player" not in nothing
+    playable = client.get(reverse("recording_detail", args=[with_file.pk])).content.decode()
+    assert "data-open-player" in playable and "Open the player" in playable
+
+
 # ---------------------------------------------------------------- acting
 
 

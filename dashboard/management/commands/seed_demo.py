@@ -95,8 +95,10 @@ class Command(BaseCommand):
 
         Tencent stores in its own VOD and keeps the local archive. Agora, ZEGO and Volcengine upload
         only to the customer's bucket; the sandbox plays that bucket at /media/<bucket>/ on its
-        control port. Agora and ZEGO name a self-hosted S3 endpoint; Volcengine cannot (its
-        CustomConfig has no endpoint), so its target is Amazon S3 read through the sandbox's endpoint.
+        control port, answering reads (HEAD, GET) the way a path-style S3 endpoint does. Agora and
+        ZEGO name a self-hosted S3 endpoint; Volcengine cannot (its CustomConfig has no endpoint),
+        so its target is Amazon S3 read through the sandbox's endpoint. That bucket is also their
+        archive: archiving finds the vendors' files already there and verifies them in place.
         """
         local, _ = StorageTarget.objects.get_or_create(
             name="Local archive", defaults={"provider": "local", "prefix": "recordings/"}
@@ -114,6 +116,8 @@ class Command(BaseCommand):
                     "bucket": "recordings",
                     "region": "us-east-1",
                     "endpoint": endpoint,
+                    # The endpoint is an address with a path (/media), not a bucket host name.
+                    "path_style": True,
                     "access_key": "sandbox",
                     "secret": "sandbox",
                 },

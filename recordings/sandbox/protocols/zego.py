@@ -14,6 +14,7 @@ import hmac
 import json
 import secrets
 import string
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,8 @@ FILE_UPLOADING = 2
 FILE_UPLOADED = 3
 FILE_ON_BACKUP = 4
 FILE_UPLOAD_FAILED = 5
+# StorageParams.Vendor 5 Alibaba VOD and 6 Tencent VOD keep a video id, not an object in a bucket.
+VOD_STORAGE_VENDORS = (5, 6)
 
 RECORD_MODE_SINGLE = 1
 RECORD_MODE_MIXED = 2
@@ -327,7 +330,7 @@ class ZegoProtocol(VendorProtocol):
         if not isinstance(storage, dict) or storage.get("Vendor") not in range(1, 11):
             raise _Refusal(invalid_param("StorageParams.Vendor must be within 1..10."))
         task_id = self.core.new_id(16, TASK_ID_ALPHABET)
-        self.core.create_task(
+        task = self.core.create_task(
             self.vendor,
             app.app_id,
             room_id,
@@ -337,6 +340,10 @@ class ZegoProtocol(VendorProtocol):
             extra={"format": file_format, "callback_url": callback_url, "sequence": 0},
             idle_timeout_ms=max_idle * 1000,
         )
+        if storage.get("Vendor") not in VOD_STORAGE_VENDORS and storage.get("Bucket"):
+            # ZEGO uploads each file into the customer's bucket under OutputFolder; FileUrl is the
+            # object's address there, played by the sandbox at /media/<bucket>/<key>.
+            self.core.upload_to(task, str(storage["Bucket"]), str(outputs.get("OutputFolder") or ""))
         return {"TaskId": task_id}
 
     def _task(self, app: model.App, body: dict[str, Any]) -> model.Task:
@@ -484,7 +491,7 @@ class ZegoProtocol(VendorProtocol):
             "StreamId": stream_id,
             "FileId": segment.file_id,
             "VideoId": "",
-            "FileUrl": self.core.media_url(segment),
+            "FileUrl": self._file_url(task, segment),
             "OutputFileFormat": segment.format,
             "FileSize": segment.size,
             "Duration": segment.duration_ms,
@@ -494,6 +501,15 @@ class ZegoProtocol(VendorProtocol):
             "BeginTimestamp": segment.start_ms,
             "Status": status,
         }
+
+    def _file_url(self, task: model.Task, segment: model.Segment) -> str:
+        bucket = (task.extra.get("upload") or {}).get("bucket")
+        if not bucket:
+            return self.core.media_url(segment)
+        key = urllib.parse.quote(self.core.object_key(task, segment), safe="/")
+        return (
+            f"http://{self.core.public_host}:{self.core.base_port}/media/{urllib.parse.quote(bucket)}/{key}"
+        )
 
     def plan_streams(self, task: model.Task, room: model.Room) -> list[PlannedStream]:
         formats = (task.extra.get("format", "mp4"),)
