@@ -6,11 +6,13 @@ this process through Django's full request path (middleware, session, view, temp
 renders the same template from a context already built in memory, with no query. Peak RSS is taken
 from a gunicorn worker serving the same requests.
 
-Run alone: `python bench/timeline.py`.
+Run alone: `python bench/timeline.py`. While iterating, `BENCH_SMOKE_REQUESTS=5` times fewer requests
+and `BENCH_SMOKE_NO_GUNICORN=1` skips the gunicorn pass; the class itself is never made smaller.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import timedelta
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import common  # noqa: E402
 from bench.common import Result, median, percentile  # noqa: E402
 
-REQUESTS = 30
+REQUESTS = int(os.environ.get("BENCH_SMOKE_REQUESTS") or 30)
 WARMUP = 3
 HOUR_MS = 3_600_000
 DURATION_MS = 4 * HOUR_MS
@@ -270,6 +272,8 @@ def run() -> Result:
     if abs(base_page_bytes - page_bytes) > 0.02 * page_bytes:
         result.extra.append(f"note: baseline page {base_page_bytes:,} B vs served {page_bytes:,} B")
 
+    if os.environ.get("BENCH_SMOKE_NO_GUNICORN"):
+        return result
     peak, served = _gunicorn_pass(client, [(page_url, {}), (frag_url, hx)], REQUESTS)
     result.add(
         "peak RSS of the gunicorn web worker serving the page and fragment",

@@ -11,19 +11,27 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.core.paginator import Paginator
 from django.db.models import (
+    BigIntegerField,
+    Case,
     Count,
+    DateTimeField,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
+    IntegerField,
     Max,
     Min,
     OuterRef,
     Q,
     QuerySet,
+    Sum,
+    Value,
+    When,
 )
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Coalesce, Least, Now
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -328,12 +336,17 @@ class ArchiveRow:
 
 @dataclass
 class ArchiveProgress:
-    rows: list[ArchiveRow]
+    """A class's archive in totals: files and bytes per state, and the rate of the copies under way."""
+
     counts: dict[str, int]
     total_bytes: int
     done_bytes: int
     rate: float
     finished_task: bool
+
+    @property
+    def file_count(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def percent(self) -> float | None:
@@ -348,20 +361,97 @@ class ArchiveProgress:
 
     @property
     def all_archived(self) -> bool:
-        return bool(self.rows) and self.counts.get(ArchiveStatus.ARCHIVED, 0) == len(self.rows)
+        return bool(self.file_count) and self.counts.get(ArchiveStatus.ARCHIVED, 0) == self.file_count
 
     @property
     def failed(self) -> int:
         return self.counts.get(ArchiveStatus.FAILED, 0)
 
+    @property
+    def states(self) -> list[tuple[str, str, int]]:
+        """(state, label, files) for each state some file is in, in the order files move through them."""
+        return [
+            (value, label, self.counts[value])
+            for value, label in ArchiveStatus.choices
+            if value in self.counts
+        ]
+
+
+# A file's size as known: the vendor's figure, or what was copied once archived.
+_KNOWN_BYTES = Case(
+    When(size_bytes__gt=0, then=F("size_bytes")),
+    When(archive_status=ArchiveStatus.ARCHIVED, then=F("archived_bytes")),
+    default=Value(0),
+    output_field=BigIntegerField(),
+)
+_COPIED_BYTES = Case(
+    When(size_bytes__gt=0, then=Least("archived_bytes", "size_bytes")),
+    When(archive_status=ArchiveStatus.ARCHIVED, then=F("archived_bytes")),
+    default=Value(0),
+    output_field=BigIntegerField(),
+)
+
 
 def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> ArchiveProgress:
-    """Each file's archive state with bytes, percent and rate, and the totals (one query)."""
+    """Files and bytes per archive state, and the summed rate of the fresh copies (one query: the
+    totals per state, with the copying files' rows appended, whatever the file count). Each file's
+    own row is in archive_files()."""
     now = now or timezone.now()
-    rows = []
+    files = Segment.objects.filter(task=task).order_by()
+    no_time = Value(None, output_field=DateTimeField())
+    columns = ("archive_status", "n", "known", "done", "started", "moved")
+    totals = (
+        files.values("archive_status")
+        .annotate(
+            n=Count("pk"), known=Sum(_KNOWN_BYTES), done=Sum(_COPIED_BYTES), started=no_time, moved=no_time
+        )
+        .values_list(*columns)
+    )
+    # n = 0 marks a copying file's own row, for the rate.
+    moving = (
+        files.filter(
+            archive_status=ArchiveStatus.COPYING,
+            archived_bytes__gt=0,
+            archive_progress_at__gt=now - RATE_FRESH,
+        )
+        .annotate(
+            n=Value(0, output_field=IntegerField()),
+            known=Value(0, output_field=BigIntegerField()),
+            done=F("archived_bytes"),
+            started=F("archive_started_at"),
+            moved=F("archive_progress_at"),
+        )
+        .values_list(*columns)
+    )
     counts: dict[str, int] = {}
     total = done = 0
-    rate_sum = 0.0
+    rate = 0.0
+    for status, n, known, copied, started, moved in totals.union(moving, all=True):
+        if n:
+            counts[status] = n
+            total += known or 0
+            done += copied or 0
+        elif started and moved and moved > started:
+            rate += copied / (moved - started).total_seconds()
+    return ArchiveProgress(
+        counts=counts,
+        total_bytes=total,
+        done_bytes=done,
+        rate=rate,
+        finished_task=task.observed_state == ObservedState.FINISHED,
+    )
+
+
+ARCHIVE_FILES_PER_PAGE = 50
+
+
+def archive_files(task: RecordingTask, *, status: str = "", page=1, now: datetime | None = None):
+    """One page of a class's files with each one's archive state, bytes, percent and rate (a count
+    and a page query), optionally only the files in one state."""
+    now = now or timezone.now()
+    files = Segment.objects.filter(task=task).order_by("offset_ms", "pk")
+    if status in ArchiveStatus.values:
+        files = files.filter(archive_status=status)
     fields = (
         "pk",
         "user_id",
@@ -377,7 +467,13 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         "archived_at",
         "archived_key",
     )
-    for (
+    files_page = Paginator(files.values_list(*fields), ARCHIVE_FILES_PER_PAGE).get_page(page)
+    files_page.object_list = [_archive_row(row, now) for row in files_page.object_list]
+    return files_page
+
+
+def _archive_row(row: tuple, now: datetime) -> ArchiveRow:
+    (
         pk,
         user_id,
         kind,
@@ -391,38 +487,23 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         progress_at,
         archived_at,
         key,
-    ) in Segment.objects.filter(task=task).order_by("offset_ms", "pk").values_list(*fields):
-        counts[status] = counts.get(status, 0) + 1
-        known = size or (done_bytes if status == ArchiveStatus.ARCHIVED else 0)
-        percent = None
-        if status == ArchiveStatus.ARCHIVED:
-            percent = 100.0
-        elif known:
-            percent = min(99.9, round(100 * done_bytes / known, 1))
-        rate = None
-        end = archived_at if status == ArchiveStatus.ARCHIVED else progress_at
-        if started and end and end > started and done_bytes:
-            fresh = status == ArchiveStatus.ARCHIVED or (
-                status == ArchiveStatus.COPYING and now - end < RATE_FRESH
-            )
-            if fresh:
-                rate = done_bytes / (end - started).total_seconds()
-                if status == ArchiveStatus.COPYING:
-                    rate_sum += rate
-        total += known
-        done += min(done_bytes, known) if known else 0
-        rows.append(
-            ArchiveRow(
-                pk, user_id, kind, offset, known, done_bytes, status, error, attempts, percent, rate, key
-            )
+    ) = row
+    known = size or (done_bytes if status == ArchiveStatus.ARCHIVED else 0)
+    percent = None
+    if status == ArchiveStatus.ARCHIVED:
+        percent = 100.0
+    elif known:
+        percent = min(99.9, round(100 * done_bytes / known, 1))
+    rate = None
+    end = archived_at if status == ArchiveStatus.ARCHIVED else progress_at
+    if started and end and end > started and done_bytes:
+        fresh = status == ArchiveStatus.ARCHIVED or (
+            status == ArchiveStatus.COPYING and now - end < RATE_FRESH
         )
-    return ArchiveProgress(
-        rows=rows,
-        counts=counts,
-        total_bytes=total,
-        done_bytes=done,
-        rate=rate_sum,
-        finished_task=task.observed_state == ObservedState.FINISHED,
+        if fresh:
+            rate = done_bytes / (end - started).total_seconds()
+    return ArchiveRow(
+        pk, user_id, kind, offset, known, done_bytes, status, error, attempts, percent, rate, key
     )
 
 
@@ -451,16 +532,26 @@ USERS_PER_PAGE = 40
 GAP_MIN_MS = 2_000
 
 
-@dataclass
+@dataclass(slots=True)
 class SegmentBox:
+    """One file on a lane. Built 3,000 times for a big class, so it holds only numbers and the URL;
+    wall-clock times are worked out when asked for (the template tag that draws lanes asks)."""
+
     offset_ms: int
     duration_ms: int
     left: float
     width: float
-    start: datetime
-    end: datetime
     size_bytes: int
     url: str
+    origin: datetime
+
+    @property
+    def start(self) -> datetime:
+        return self.origin + timedelta(milliseconds=self.offset_ms)
+
+    @property
+    def end(self) -> datetime:
+        return self.origin + timedelta(milliseconds=self.offset_ms + self.duration_ms)
 
 
 @dataclass
@@ -632,14 +723,7 @@ def timeline(
                 lane.gaps += 1
         lane.segments.append(
             SegmentBox(
-                offset,
-                duration,
-                _pct(offset, total),
-                max(_pct(duration, total), 0.05),
-                origin + timedelta(milliseconds=offset),
-                origin + timedelta(milliseconds=offset + duration),
-                size,
-                url,
+                offset, duration, _pct(offset, total), max(_pct(duration, total), 0.05), size, url, origin
             )
         )
     url_base = _common_url_base([row[5] for row in rows])
@@ -747,6 +831,7 @@ __all__ = [
     "ArchiveProgress",
     "Attention",
     "LogEntry",
+    "archive_files",
     "archive_progress",
     "ReviewFilters",
     "Timeline",
