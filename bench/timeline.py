@@ -252,20 +252,16 @@ def run() -> Result:
         "ms",
         note=f"{default_bytes:,} bytes",
     )
-    per_segment = frag_bytes / 3000
+    # The spec's "HTML bytes per segment" is what a viewer downloads: the whole class page with every
+    # segment drawn (archive, log and all), not the lane fragment alone.
+    per_segment = page_bytes / 3000
     result.add(
-        "timeline HTML bytes per segment (all 3,000 segments drawn)",
+        "HTML bytes per segment (full page with all 3,000 segments drawn)",
         per_segment,
         "B",
         goal="≤ 250",
         passed=per_segment <= 250,
-        note=f"lane fragment {frag_bytes:,} B",
-    )
-    result.add(
-        "whole class page bytes per segment (timeline + everything else on the page)",
-        page_bytes / 3000,
-        "B",
-        note=f"page {page_bytes:,} B",
+        note=f"page {page_bytes:,} B; lane fragment alone {frag_bytes:,} B = {frag_bytes / 3000:.0f} B/segment",
     )
     if base_page_q or base_frag_q:
         result.extra.append(f"warning: the baseline ran {base_page_q}/{base_frag_q} queries while timed")
