@@ -28,6 +28,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    TextField,
     Value,
     When,
 )
@@ -343,6 +344,8 @@ class ArchiveProgress:
     done_bytes: int
     rate: float
     finished_task: bool
+    # (reason, files) of the failed files, the most common first.
+    failure_reasons: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def file_count(self) -> int:
@@ -399,9 +402,16 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
     now = now or timezone.now()
     files = Segment.objects.filter(task=task).order_by()
     no_time = Value(None, output_field=DateTimeField())
-    columns = ("archive_status", "n", "known", "done", "started", "moved")
+    columns = ("archive_status", "reason", "n", "known", "done", "started", "moved")
+    # Failed files are counted per reason as well, so the card can say why without listing them.
+    reason = Case(
+        When(archive_status=ArchiveStatus.FAILED, then=F("archive_error")),
+        default=Value(""),
+        output_field=TextField(),
+    )
     totals = (
-        files.values("archive_status")
+        files.annotate(reason=reason)
+        .values("archive_status", "reason")
         .annotate(
             n=Count("pk"), known=Sum(_KNOWN_BYTES), done=Sum(_COPIED_BYTES), started=no_time, moved=no_time
         )
@@ -415,6 +425,7 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
             archive_progress_at__gt=now - RATE_FRESH,
         )
         .annotate(
+            reason=Value("", output_field=TextField()),
             n=Value(0, output_field=IntegerField()),
             known=Value(0, output_field=BigIntegerField()),
             done=F("archived_bytes"),
@@ -424,11 +435,14 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         .values_list(*columns)
     )
     counts: dict[str, int] = {}
+    reasons: dict[str, int] = {}
     total = done = 0
     rate = 0.0
-    for status, n, known, copied, started, moved in totals.union(moving, all=True):
+    for status, why, n, known, copied, started, moved in totals.union(moving, all=True):
         if n:
-            counts[status] = n
+            counts[status] = counts.get(status, 0) + n
+            if status == ArchiveStatus.FAILED:
+                reasons[why] = reasons.get(why, 0) + n
             total += known or 0
             done += copied or 0
         elif started and moved and moved > started:
@@ -439,6 +453,7 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         done_bytes=done,
         rate=rate,
         finished_task=task.observed_state == ObservedState.FINISHED,
+        failure_reasons=sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
     )
 
 

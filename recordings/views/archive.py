@@ -8,7 +8,6 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
-from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
@@ -62,12 +61,9 @@ def files_context(task: RecordingTask, status: str, page) -> dict:
 @require_GET
 @role_required(ADMIN, TEACHER, SUPPORT)
 def archive_files_fragment(request, pk: int):
-    """HTMX: a page of the per-file archive list (or, with `hide`, the button that opens it); without
-    HTMX, the class page with the list open."""
+    """HTMX: a page of the per-file archive list (or, with `hide`, the button that opens it). Its links
+    without JavaScript go to the class page with `?files=`, which draws the same list in place."""
     task = _visible_task(request, pk)
-    if not request.htmx:
-        query = {"files": request.GET.get("status") or "all", "files_page": request.GET.get("page", 1)}
-        return redirect(f"{reverse('recording_detail', args=[task.pk])}?{urlencode(query)}#archive-files")
     if request.GET.get("hide"):
         context = archive_context(task)
     else:

@@ -249,6 +249,7 @@ def test_the_big_class_page_with_every_user_stays_light_and_sums_up_the_archive(
     assert "0 of 3000 files archived" in html
     assert "Archiving failed</span> 10" in html and "Not archived yet</span> 2990" in html
     assert "10 files could not be archived." in html
+    assert re.search(r"<li>bucket refused <span[^>]*>\(10 files\)</span></li>", html)
     assert 'id="archive-' not in html.replace('id="archive-title"', "").replace('id="archive-files"', "")
     assert "Show each of the 3000 files and its archive state" in html
 
@@ -273,11 +274,10 @@ def test_the_archive_file_list_comes_a_page_at_a_time_and_by_state(big_class, pe
     # Closing the list leaves the button that opens it again.
     hidden = client.get(url + "?hide=1", headers=hx).content.decode()
     assert "<table" not in hidden and "Show each of the 3000 files" in hidden
-    # Without JavaScript the link opens the class page with the list in it.
-    plain = client.get(url + "?status=failed")
-    assert plain.status_code == 302
-    page = client.get(plain.url).content.decode()
-    assert page.count('<tr id="archive-') == 10
+    # Without JavaScript the links open the class page with the list in it.
+    assert reverse("recording_detail", args=[big_class.pk]) + "?files=failed#archive-files" in first
+    page = client.get(reverse("recording_detail", args=[big_class.pk]) + "?files=failed").content.decode()
+    assert page.count('<tr id="archive-') == 10 and "bucket refused" in page
 
 
 # ---------------------------------------------------------------- the fragment
@@ -304,7 +304,10 @@ def test_each_segment_carries_what_the_player_and_the_hover_need(finished, peopl
     assert screen.group(4) == "10:05:00–10:07:00 · 11.9\xa0MB"
     lane = html[: screen.start()].rsplit('<div class="tl-user"', 1)[1]
     assert 'aria-label="teacher"' in lane
-    assert 'data-lane="teacher/screen"><label class="tl-label"><input type="checkbox" class="watch"> Screen share' in lane
+    assert (
+        'data-lane="teacher/screen"><label class="tl-label"><input type="checkbox" class="watch"> Screen share'
+        in lane
+    )
     assert "Paused 10:10:00–10:12:00" in html
     assert "1 gap" in html
     # The axis is labelled in wall-clock time of the user's zone.
