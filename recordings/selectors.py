@@ -812,11 +812,12 @@ def _common_url_base(urls: list[str]) -> str:
     return prefix[: cut + 1]
 
 
+# Plain strings: list.index over the enum members cost ~20 µs a lane.
+KIND_RANK = {str(kind.value): rank for rank, kind in enumerate(KIND_ORDER)}
+
+
 def _kind_rank(kind: str) -> int:
-    try:
-        return KIND_ORDER.index(kind)
-    except ValueError:
-        return len(KIND_ORDER)
+    return KIND_RANK.get(kind, len(KIND_ORDER))
 
 
 def _pauses(task: RecordingTask) -> list[tuple[int, int | None]]:

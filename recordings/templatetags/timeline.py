@@ -34,13 +34,14 @@ def size_label(size: int, seen: dict) -> str:
     return label
 
 
-@register.simple_tag
-def lane_boxes(lane) -> SafeString:
+@register.simple_tag(takes_context=True)
+def lane_boxes(context, lane) -> SafeString:
     """The lane's segments as <i> boxes: position in percent of the class, offset, duration and URL
     (after the timeline's shared base) for the player, and a hover title with the wall-clock times
     in the viewer's zone and the size. Who and which kind are on the lane's label, not repeated."""
     tz = timezone.get_current_timezone()
-    sizes: dict = {}
+    # Size labels shared by every lane of this rendering.
+    sizes = context.render_context.setdefault("lane_box_sizes", {})
     parts = []
     for box in lane.segments:
         start = (box.origin + timedelta(milliseconds=box.offset_ms)).astimezone(tz)
