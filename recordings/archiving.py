@@ -107,10 +107,16 @@ def file_name(segment: Segment) -> str:
     return f"file.{SAFE_NAME.sub('', segment.format) or 'bin'}"
 
 
+def copy_folder(task_id: int, segment_id: int) -> str:
+    """The folder of a copied file's key (HLS slices stay together in it). A file archived under
+    another key is the vendor's own upload, verified in place (selectors tell them apart by it)."""
+    return f"recdesk/{task_id}/{segment_id}/"
+
+
 def archive_key(segment: Segment, target: StorageTarget | None, name: str) -> str:
-    """`<prefix>/recdesk/<task>/<segment>/<name>`: one directory per segment, so HLS slices stay together."""
+    """`<prefix>/recdesk/<task>/<segment>/<name>`: one directory per segment."""
     prefix = target.prefix.strip("/") + "/" if target is not None and target.prefix.strip("/") else ""
-    return f"{prefix}recdesk/{segment.task_id}/{segment.pk}/{name}"
+    return f"{prefix}{copy_folder(segment.task_id, segment.pk)}{name}"
 
 
 def in_place_key(vendor_url: str, target: StorageTarget | None) -> str:
@@ -136,11 +142,6 @@ def in_place_key(vendor_url: str, target: StorageTarget | None) -> str:
     if not key or key.endswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
         return ""
     return key
-
-
-def verified_in_place(vendor_url: str, archived_key: str, target: StorageTarget | None) -> bool:
-    """Whether an archived file is the vendor's own upload, verified where it was (not a copy)."""
-    return bool(archived_key) and archived_key == in_place_key(vendor_url, target)
 
 
 def is_hls(segment: Segment) -> bool:

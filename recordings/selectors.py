@@ -11,24 +11,35 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.core.paginator import Paginator
 from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Case,
     Count,
+    DateTimeField,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
+    IntegerField,
     Max,
     Min,
     OuterRef,
     Q,
     QuerySet,
+    Sum,
+    TextField,
+    Value,
+    When,
 )
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Cast, Coalesce, Concat, Least, Now
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dashboard.roles import role_flags
+from recordings.archiving import copy_folder
 from recordings.choices import (
     ACTIVE_STATES,
     ArchiveStatus,
@@ -330,12 +341,21 @@ class ArchiveRow:
 
 @dataclass
 class ArchiveProgress:
-    rows: list[ArchiveRow]
+    """A class's archive in totals: files and bytes per state, and the rate of the copies under way."""
+
     counts: dict[str, int]
     total_bytes: int
     done_bytes: int
     rate: float
     finished_task: bool
+    # (reason, files) of the failed files, the most common first.
+    failure_reasons: list[tuple[str, int]] = field(default_factory=list)
+    # Archived files that are the vendor's own upload into the archive storage, verified there.
+    in_place: int = 0
+
+    @property
+    def file_count(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def percent(self) -> float | None:
@@ -350,24 +370,131 @@ class ArchiveProgress:
 
     @property
     def all_archived(self) -> bool:
-        return bool(self.rows) and self.counts.get(ArchiveStatus.ARCHIVED, 0) == len(self.rows)
+        return bool(self.file_count) and self.counts.get(ArchiveStatus.ARCHIVED, 0) == self.file_count
 
     @property
     def failed(self) -> int:
         return self.counts.get(ArchiveStatus.FAILED, 0)
 
     @property
-    def in_place(self) -> int:
-        return sum(1 for row in self.rows if row.in_place)
+    def states(self) -> list[tuple[str, str, int]]:
+        """(state, label, files) for each state some file is in, in the order files move through them."""
+        return [
+            (value, label, self.counts[value])
+            for value, label in ArchiveStatus.choices
+            if value in self.counts
+        ]
+
+
+# An archived file whose key is not in its copy folder (archiving.copy_folder) was verified in place.
+_IN_PLACE = Case(
+    When(
+        Q(archive_status=ArchiveStatus.ARCHIVED)
+        & ~Q(
+            archived_key__contains=Concat(
+                Value("recdesk/"),
+                Cast("task_id", TextField()),
+                Value("/"),
+                Cast("id", TextField()),
+                Value("/"),
+                output_field=TextField(),
+            )
+        ),
+        then=Value(True),
+    ),
+    default=Value(False),
+    output_field=BooleanField(),
+)
+# A file's size as known: the vendor's figure, or what was copied once archived.
+_KNOWN_BYTES = Case(
+    When(size_bytes__gt=0, then=F("size_bytes")),
+    When(archive_status=ArchiveStatus.ARCHIVED, then=F("archived_bytes")),
+    default=Value(0),
+    output_field=BigIntegerField(),
+)
+_COPIED_BYTES = Case(
+    When(size_bytes__gt=0, then=Least("archived_bytes", "size_bytes")),
+    When(archive_status=ArchiveStatus.ARCHIVED, then=F("archived_bytes")),
+    default=Value(0),
+    output_field=BigIntegerField(),
+)
 
 
 def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> ArchiveProgress:
-    """Each file's archive state with bytes, percent and rate, and the totals (one query for the files)."""
+    """Files and bytes per archive state, and the summed rate of the fresh copies (one query: the
+    totals per state, with the copying files' rows appended, whatever the file count). Each file's
+    own row is in archive_files()."""
     now = now or timezone.now()
-    rows = []
+    files = Segment.objects.filter(task=task).order_by()
+    no_time = Value(None, output_field=DateTimeField())
+    columns = ("archive_status", "reason", "in_place", "n", "known", "done", "started", "moved")
+    # Failed files are counted per reason as well, so the card can say why without listing them.
+    reason = Case(
+        When(archive_status=ArchiveStatus.FAILED, then=F("archive_error")),
+        default=Value(""),
+        output_field=TextField(),
+    )
+    totals = (
+        files.annotate(reason=reason, in_place=_IN_PLACE)
+        .values("archive_status", "reason", "in_place")
+        .annotate(
+            n=Count("pk"), known=Sum(_KNOWN_BYTES), done=Sum(_COPIED_BYTES), started=no_time, moved=no_time
+        )
+        .values_list(*columns)
+    )
+    # n = 0 marks a copying file's own row, for the rate.
+    moving = (
+        files.filter(
+            archive_status=ArchiveStatus.COPYING,
+            archived_bytes__gt=0,
+            archive_progress_at__gt=now - RATE_FRESH,
+        )
+        .annotate(
+            reason=Value("", output_field=TextField()),
+            in_place=Value(False, output_field=BooleanField()),
+            n=Value(0, output_field=IntegerField()),
+            known=Value(0, output_field=BigIntegerField()),
+            done=F("archived_bytes"),
+            started=F("archive_started_at"),
+            moved=F("archive_progress_at"),
+        )
+        .values_list(*columns)
+    )
     counts: dict[str, int] = {}
-    total = done = 0
-    rate_sum = 0.0
+    reasons: dict[str, int] = {}
+    total = done = in_place = 0
+    rate = 0.0
+    for status, why, verified_in_place, n, known, copied, started, moved in totals.union(moving, all=True):
+        if n:
+            counts[status] = counts.get(status, 0) + n
+            in_place += n if verified_in_place else 0
+            if status == ArchiveStatus.FAILED:
+                reasons[why] = reasons.get(why, 0) + n
+            total += known or 0
+            done += copied or 0
+        elif started and moved and moved > started:
+            rate += copied / (moved - started).total_seconds()
+    return ArchiveProgress(
+        counts=counts,
+        total_bytes=total,
+        done_bytes=done,
+        rate=rate,
+        finished_task=task.observed_state == ObservedState.FINISHED,
+        failure_reasons=sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
+        in_place=in_place,
+    )
+
+
+ARCHIVE_FILES_PER_PAGE = 50
+
+
+def archive_files(task: RecordingTask, *, status: str = "", page=1, now: datetime | None = None):
+    """One page of a class's files with each one's archive state, bytes, percent and rate (a count
+    and a page query), optionally only the files in one state."""
+    now = now or timezone.now()
+    files = Segment.objects.filter(task=task).order_by("offset_ms", "pk")
+    if status in ArchiveStatus.values:
+        files = files.filter(archive_status=status)
     fields = (
         "pk",
         "user_id",
@@ -382,12 +509,14 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         "archive_progress_at",
         "archived_at",
         "archived_key",
-        "vendor_url",
     )
-    from recordings.archiving import destination, verified_in_place
+    files_page = Paginator(files.values_list(*fields), ARCHIVE_FILES_PER_PAGE).get_page(page)
+    files_page.object_list = [_archive_row(row, task.pk, now) for row in files_page.object_list]
+    return files_page
 
-    target = destination(task)
-    for (
+
+def _archive_row(row: tuple, task_id: int, now: datetime) -> ArchiveRow:
+    (
         pk,
         user_id,
         kind,
@@ -401,51 +530,24 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         progress_at,
         archived_at,
         key,
-        vendor_url,
-    ) in Segment.objects.filter(task=task).order_by("offset_ms", "pk").values_list(*fields):
-        counts[status] = counts.get(status, 0) + 1
-        known = size or (done_bytes if status == ArchiveStatus.ARCHIVED else 0)
-        percent = None
-        if status == ArchiveStatus.ARCHIVED:
-            percent = 100.0
-        elif known:
-            percent = min(99.9, round(100 * done_bytes / known, 1))
-        rate = None
-        end = archived_at if status == ArchiveStatus.ARCHIVED else progress_at
-        if started and end and end > started and done_bytes:
-            fresh = status == ArchiveStatus.ARCHIVED or (
-                status == ArchiveStatus.COPYING and now - end < RATE_FRESH
-            )
-            if fresh:
-                rate = done_bytes / (end - started).total_seconds()
-                if status == ArchiveStatus.COPYING:
-                    rate_sum += rate
-        total += known
-        done += min(done_bytes, known) if known else 0
-        rows.append(
-            ArchiveRow(
-                pk,
-                user_id,
-                kind,
-                offset,
-                known,
-                done_bytes,
-                status,
-                error,
-                attempts,
-                percent,
-                rate,
-                key,
-                in_place=status == ArchiveStatus.ARCHIVED and verified_in_place(vendor_url, key, target),
-            )
+    ) = row
+    known = size or (done_bytes if status == ArchiveStatus.ARCHIVED else 0)
+    percent = None
+    if status == ArchiveStatus.ARCHIVED:
+        percent = 100.0
+    elif known:
+        percent = min(99.9, round(100 * done_bytes / known, 1))
+    rate = None
+    end = archived_at if status == ArchiveStatus.ARCHIVED else progress_at
+    if started and end and end > started and done_bytes:
+        fresh = status == ArchiveStatus.ARCHIVED or (
+            status == ArchiveStatus.COPYING and now - end < RATE_FRESH
         )
-    return ArchiveProgress(
-        rows=rows,
-        counts=counts,
-        total_bytes=total,
-        done_bytes=done,
-        rate=rate_sum,
-        finished_task=task.observed_state == ObservedState.FINISHED,
+        if fresh:
+            rate = done_bytes / (end - started).total_seconds()
+    in_place = status == ArchiveStatus.ARCHIVED and copy_folder(task_id, pk) not in key
+    return ArchiveRow(
+        pk, user_id, kind, offset, known, done_bytes, status, error, attempts, percent, rate, key, in_place
     )
 
 
@@ -474,16 +576,26 @@ USERS_PER_PAGE = 40
 GAP_MIN_MS = 2_000
 
 
-@dataclass
+@dataclass(slots=True)
 class SegmentBox:
+    """One file on a lane. Built 3,000 times for a big class, so it holds only numbers and the URL;
+    wall-clock times are worked out when asked for (the template tag that draws lanes asks)."""
+
     offset_ms: int
     duration_ms: int
     left: float
     width: float
-    start: datetime
-    end: datetime
     size_bytes: int
     url: str
+    origin: datetime
+
+    @property
+    def start(self) -> datetime:
+        return self.origin + timedelta(milliseconds=self.offset_ms)
+
+    @property
+    def end(self) -> datetime:
+        return self.origin + timedelta(milliseconds=self.offset_ms + self.duration_ms)
 
 
 @dataclass
@@ -603,8 +715,16 @@ def timeline(
     )
     # Playback prefers the archived copy, through our own permission-checked URL.
     media_base = reverse("archived_media", kwargs={"pk": 1, "name": "f"})[: -len("1/f")]
+    archived = ArchiveStatus.ARCHIVED.value
     rows = [
-        (user_id, kind, offset, duration, size, _playback_url(media_base, pk, status, key, url))
+        (
+            user_id,
+            kind,
+            offset,
+            duration,
+            size,
+            _playback_url(media_base, pk, key, url) if status == archived else url,
+        )
         for user_id, kind, offset, duration, size, url, pk, status, key in rows
     ]
     live = not task.is_terminal
@@ -641,36 +761,34 @@ def timeline(
         )
     pause_spans = [(start, end if end is not None else total) for start, end in _pauses(task)]
 
-    lanes: OrderedDict[tuple[str, str], Lane] = OrderedDict()
+    # The loop below runs once per file (3,000 on a big class): _pct inlined, URLs cut as boxes are made.
+    url_base = _common_url_base([row[5] for row in rows])
+    cut = len(url_base)
+    percent = 100 / total
+    lanes: dict[tuple[str, str], Lane] = {}
     first_seen: dict[str, int] = {}
     for user_id, kind, offset, duration, size, url in rows:
         lane = lanes.get((user_id, kind))
         if lane is None:
             lane = lanes[(user_id, kind)] = Lane(user_id, kind)
             first_seen.setdefault(user_id, offset)
-        elif lane.segments:
+        else:
             previous = lane.segments[-1]
             gap_start = previous.offset_ms + previous.duration_ms
             if offset - gap_start >= GAP_MIN_MS and not _inside_pause(gap_start, offset, pause_spans):
                 lane.gaps += 1
+        width = round(duration * percent, 3)
         lane.segments.append(
             SegmentBox(
                 offset,
                 duration,
-                _pct(offset, total),
-                max(_pct(duration, total), 0.05),
-                origin + timedelta(milliseconds=offset),
-                origin + timedelta(milliseconds=offset + duration),
+                round(offset * percent, 3),
+                width if width > 0.05 else 0.05,
                 size,
-                url,
+                url[cut:],
+                origin,
             )
         )
-    url_base = _common_url_base([row[5] for row in rows])
-    if url_base:
-        cut = len(url_base)
-        for lane in lanes.values():
-            for box in lane.segments:
-                box.url = box.url[cut:]
     by_user: OrderedDict[str, list[Lane]] = OrderedDict()
     # Room-wide lanes (whiteboard, mix) first, then people in the order they joined.
     for user_id in sorted(first_seen, key=lambda u: (u != "", first_seen[u], u)):
@@ -699,8 +817,9 @@ def timeline(
     )
 
 
-def _playback_url(media_base: str, pk: int, status: str, key: str, vendor_url: str) -> str:
-    if status == ArchiveStatus.ARCHIVED and key:
+def _playback_url(media_base: str, pk: int, key: str, vendor_url: str) -> str:
+    """An archived file's URL (the vendor's while the copy has no key)."""
+    if key:
         return f"{media_base}{pk}/{key.rsplit('/', 1)[-1]}"
     return vendor_url
 
@@ -722,11 +841,12 @@ def _common_url_base(urls: list[str]) -> str:
     return prefix[: cut + 1]
 
 
+# Plain strings: list.index over the enum members cost ~20 µs a lane.
+KIND_RANK = {str(kind.value): rank for rank, kind in enumerate(KIND_ORDER)}
+
+
 def _kind_rank(kind: str) -> int:
-    try:
-        return KIND_ORDER.index(kind)
-    except ValueError:
-        return len(KIND_ORDER)
+    return KIND_RANK.get(kind, len(KIND_ORDER))
 
 
 def _pauses(task: RecordingTask) -> list[tuple[int, int | None]]:
@@ -742,7 +862,10 @@ def _pauses(task: RecordingTask) -> list[tuple[int, int | None]]:
 
 def _inside_pause(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     """A gap the recording was paused for is expected, not a hole."""
-    return any(p_start <= start + GAP_MIN_MS and end - GAP_MIN_MS <= p_end for p_start, p_end in spans)
+    for p_start, p_end in spans:
+        if p_start <= start + GAP_MIN_MS and end - GAP_MIN_MS <= p_end:
+            return True
+    return False
 
 
 def offset_for_wall_time(task: RecordingTask, hour: int, minute: int, second: int, *, tz) -> int | None:
@@ -770,6 +893,7 @@ __all__ = [
     "ArchiveProgress",
     "Attention",
     "LogEntry",
+    "archive_files",
     "archive_progress",
     "ReviewFilters",
     "Timeline",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("classes/<int:pk>/status/", classes.status_fragment, name="recording_status"),
     path("classes/<int:pk>/timeline/", classes.timeline_fragment, name="recording_timeline"),
     path("classes/<int:pk>/archive/", archive.archive_fragment, name="recording_archive"),
+    path("classes/<int:pk>/archive/files/", archive.archive_files_fragment, name="recording_archive_files"),
     path("classes/<int:pk>/archive/retry/", archive.archive_retry, name="archive_retry"),
     path("classes/<int:pk>/<str:action>/", classes.act, name="recording_act"),
     path("archive/<int:pk>/<str:name>", archive.archived_media, name="archived_media"),

@@ -19,6 +19,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.roles import ADMIN, SUPPORT, TEACHER, role_required
 from recordings import archiving, selectors
+from recordings.choices import ArchiveStatus
 from recordings.models import RecordingTask, Segment
 from recordings.permissions import visible_tasks
 from recordings.storage import StorageError
@@ -44,6 +45,30 @@ def archive_fragment(request, pk: int):
     if request.htmx and task.is_terminal and not context["archive"].active:
         response.status_code = HttpResponseStopPolling.status_code
     return response
+
+
+def files_context(task: RecordingTask, status: str, page) -> dict:
+    """One page of the class's files with their archive state, and the totals its filter links count."""
+    status = status if status in ArchiveStatus.values else ""
+    return {
+        "task": task,
+        "archive": selectors.archive_progress(task),
+        "files": selectors.archive_files(task, status=status, page=page),
+        "files_status": status,
+    }
+
+
+@require_GET
+@role_required(ADMIN, TEACHER, SUPPORT)
+def archive_files_fragment(request, pk: int):
+    """HTMX: a page of the per-file archive list (or, with `hide`, the button that opens it). Its links
+    without JavaScript go to the class page with `?files=`, which draws the same list in place."""
+    task = _visible_task(request, pk)
+    if request.GET.get("hide"):
+        context = archive_context(task)
+    else:
+        context = files_context(task, request.GET.get("status", ""), request.GET.get("page", 1))
+    return render(request, "recordings/detail.html#archive-files", context)
 
 
 @require_POST

@@ -30,6 +30,7 @@ from recordings.choices import ObservedState
 from recordings.forms.classes import LayoutForm, ReviewFilterForm, StartForm, WhiteboardForm
 from recordings.models import RecordingTask, Room
 from recordings.permissions import can_operate, visible_tasks
+from recordings.views import archive
 
 REVIEW_PAGE_SIZE = 50
 CSV_MAX_ROWS = 50_000
@@ -277,6 +278,10 @@ def detail(request, pk: int):
     context["layout_form"] = LayoutForm(vendor=task.app.vendor)
     context["whiteboard_form"] = WhiteboardForm()
     context["archive"] = selectors.archive_progress(task)
+    # ?files= opens the per-file archive list without JavaScript (the button's plain link).
+    if request.GET.get("files"):
+        status = request.GET["files"] if request.GET["files"] != "all" else ""
+        context.update(archive.files_context(task, status, request.GET.get("files_page", 1)))
     return render(request, "recordings/detail.html", context)
 
 

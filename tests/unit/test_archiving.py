@@ -100,7 +100,10 @@ def test_a_class_archives_completely_to_s3(people, s3_server, media_server):
     assert progress.all_archived and not progress.active
     assert progress.done_bytes == progress.total_bytes == sum(map(len, bodies.values()))
     assert progress.percent == 100.0
-    assert [row.percent for row in progress.rows] == [100.0] * 3
+    assert progress.counts == {"archived": 3}
+    assert progress.in_place == 0  # copies, each in its own folder
+    assert [row.percent for row in selectors.archive_files(task)] == [100.0] * 3
+    assert not any(row.in_place for row in selectors.archive_files(task))
     # A second run finds nothing to do.
     assert archiving.start_task(task.pk) == []
 
@@ -435,7 +438,9 @@ def test_a_file_the_vendor_uploaded_into_the_archive_is_verified_in_place_not_co
     assert selectors.archive_progress(task).in_place == 1
     client.force_login(people["teacher"])
     page = client.get(reverse("recording_detail", args=[task.pk])).content.decode()
-    assert "verified in place" in page and key in page
+    assert "1 verified in place" in page
+    files = client.get(reverse("recording_archive_files", args=[task.pk])).content.decode()
+    assert "verified in place" in files and key in files
     # Playback hands out the vendor's own object.
     served = client.get(reverse("archived_media", kwargs={"pk": segment.pk, "name": "sid_abc_room.mp4"}))
     assert served.status_code == 302

@@ -34,6 +34,8 @@ MATRIX = [
     ("recording_act", "foreign_task_stop", "post", {"admin": DONE, "teacher": DENY, "support": DENY}),
     ("recording_archive", "own_task", "get", {"admin": OK, "teacher": OK, "support": OK}),
     ("recording_archive", "foreign_task", "get", {"admin": OK, "teacher": DENY, "support": OK}),
+    ("recording_archive_files", "own_task", "get", {"admin": OK, "teacher": OK, "support": OK}),
+    ("recording_archive_files", "foreign_task", "get", {"admin": OK, "teacher": DENY, "support": OK}),
     ("archive_retry", "own_task", "post", {"admin": DONE, "teacher": DONE, "support": DONE}),
     ("archive_retry", "foreign_task", "post", {"admin": DONE, "teacher": DENY, "support": DONE}),
     ("app_list", None, "get", {"admin": OK, "teacher": DENY, "support": OK}),

@@ -231,6 +231,55 @@ def test_the_big_class_page_shows_the_first_users_and_offers_the_rest(big_class,
     assert page2.content.decode().count("<i ") == 800
 
 
+def test_the_big_class_page_with_every_user_stays_light_and_sums_up_the_archive(
+    big_class, people, client, django_assert_max_num_queries
+):
+    _t, support, _room = people
+    client.force_login(support)
+    Segment.objects.filter(task=big_class, user_id="student007").update(
+        archive_status="failed", archive_error="bucket refused"
+    )
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("recording_detail", args=[big_class.pk]) + "?show=300")
+    html = response.content.decode()
+    assert html.count("<i ") == 3000
+    # The whole page, archive and log included, not only the lanes.
+    assert len(response.content) / 3000 <= 250, f"{len(response.content) / 3000:.0f} bytes per segment"
+    # The archive card sums up; each file's row waits until asked for.
+    assert "0 of 3000 files archived" in html
+    assert "Archiving failed</span> 10" in html and "Not archived yet</span> 2990" in html
+    assert "10 files could not be archived." in html
+    assert re.search(r"<li>bucket refused <span[^>]*>\(10 files\)</span></li>", html)
+    assert 'id="archive-' not in html.replace('id="archive-title"', "").replace('id="archive-files"', "")
+    assert "Show each of the 3000 files and its archive state" in html
+
+
+def test_the_archive_file_list_comes_a_page_at_a_time_and_by_state(big_class, people, client):
+    _t, support, _room = people
+    client.force_login(support)
+    Segment.objects.filter(task=big_class, user_id="student007").update(
+        archive_status="failed", archive_error="bucket refused"
+    )
+    url = reverse("recording_archive_files", args=[big_class.pk])
+    hx = {"HX-Request": "true"}
+    first = client.get(url, headers=hx).content.decode()
+    assert first.lstrip().startswith('<div id="archive-files"')
+    assert first.count('<tr id="archive-') == selectors.ARCHIVE_FILES_PER_PAGE
+    assert "Page 1 of 60" in first and "All (3000)" in first
+    last = client.get(url + "?page=60", headers=hx).content.decode()
+    assert last.count('<tr id="archive-') == 50 and "Page 60 of 60" in last
+    failed = client.get(url + "?status=failed", headers=hx).content.decode()
+    assert failed.count('<tr id="archive-') == 10 and failed.count("bucket refused") == 10
+    assert "student007" in failed and "student008" not in failed
+    # Closing the list leaves the button that opens it again.
+    hidden = client.get(url + "?hide=1", headers=hx).content.decode()
+    assert "<table" not in hidden and "Show each of the 3000 files" in hidden
+    # Without JavaScript the links open the class page with the list in it.
+    assert reverse("recording_detail", args=[big_class.pk]) + "?files=failed#archive-files" in first
+    page = client.get(reverse("recording_detail", args=[big_class.pk]) + "?files=failed").content.decode()
+    assert page.count('<tr id="archive-') == 10 and "bucket refused" in page
+
+
 # ---------------------------------------------------------------- the fragment
 
 
@@ -250,9 +299,15 @@ def test_each_segment_carries_what_the_player_and_the_hover_need(finished, peopl
     base = re.search(r'data-base="([^"]*)"', html).group(1)
     assert (base + screen.group(3)).startswith("https://1500000000.vod-qcloud.com/")
     assert (base + screen.group(3)).endswith("/f0.mp4")
-    # Hover: user, kind, start–end in the user's zone (Shanghai, 10:05:00), size.
-    assert screen.group(4) == "teacher · Screen share · 10:05:00–10:07:00 · 11.9\xa0MB"
-    assert 'data-lane="teacher/screen"' in html
+    # Hover: start–end in the user's zone (Shanghai, 10:05:00), size; who and which kind are the
+    # lane's label and its group's name, said once per lane rather than on each of its files.
+    assert screen.group(4) == "10:05:00–10:07:00 · 11.9\xa0MB"
+    lane = html[: screen.start()].rsplit('<div class="tl-user"', 1)[1]
+    assert 'aria-label="teacher"' in lane
+    assert (
+        'data-lane="teacher/screen"><label class="tl-label"><input type="checkbox" class="watch"> Screen share'
+        in lane
+    )
     assert "Paused 10:10:00–10:12:00" in html
     assert "1 gap" in html
     # The axis is labelled in wall-clock time of the user's zone.
@@ -298,3 +353,17 @@ def test_a_teacher_cannot_read_the_timeline_of_another_room(finished):
     client = Client()
     client.force_login(other)
     assert client.get(reverse("recording_timeline", args=[finished.pk])).status_code == 404
+
+
+def test_hover_sizes_read_as_django_writes_them_in_both_languages():
+    from django.template.defaultfilters import filesizeformat
+    from django.utils import translation
+
+    from recordings.templatetags.timeline import size_label
+
+    sizes = [0, 1, 1023, 1024, 1536, 999_999, 12_500_000, 41_943_039, 41_943_040, 3 * 2**30 + 7, 2**41, 2**51]
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            seen: dict = {}
+            for size in sizes + sizes:
+                assert size_label(size, seen) == filesizeformat(size), (language, size)
