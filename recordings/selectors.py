@@ -657,7 +657,8 @@ class Timeline:
 
     @property
     def user_count(self) -> int:
-        return len(self.groups)
+        """Participants: the people, not the room-wide lanes (whiteboard, mix)."""
+        return sum(1 for group in self.groups if group.user_id)
 
     @property
     def hidden_users(self) -> int:
