@@ -63,3 +63,10 @@ def test_zego_files_queried_while_recording_end_as_one_segment_each_with_the_fin
     for file_id, segment in stored().items():
         assert segment.size_bytes == final[file_id]["size"] > 0
         assert segment.vendor_url.endswith(final[file_id]["path"].rsplit("/", 1)[-1])
+    # The final file is the one archived (verified in the bucket ZEGO uploaded it to), in full.
+    wait_for(
+        lambda: all(s.archive_status == "archived" for s in stored().values()),
+        timeout=60,
+        what="the files archived",
+    )
+    assert all(s.archived_bytes == final[k]["size"] for k, s in stored().items())
