@@ -65,3 +65,17 @@ def test_a_file_being_archived_keeps_what_its_copy_was_made_from():
     Segment.objects.filter(task=task).update(archive_status="copying")
     lifecycle._store_segments(task, (_file("f1", 91_000, size=5_000, url="https://other.example/f1.mp4"),))
     assert _rows(task) == [("f1", 2000, 90_000, 4_096, "https://bucket.example/f1.mp4")]
+
+
+@pytest.mark.django_db
+def test_a_duration_that_is_only_a_bound_keeps_the_tightest_one():
+    # Agora's stop answer ends the last file by its time; the upload notice, sent after the upload,
+    # bounds it again but later. The earlier, tighter bound is the truer length.
+    task = factories.task(factories.room(factories.app("agora")), mode="mixed", started_at=START)
+    stop_answer = SegmentInfo(file_id="c.m3u8", kind="mixed", duration_ms=60_000, started_at_ms=START_MS,
+                              duration_is_bound=True)  # fmt: skip
+    uploaded_notice = SegmentInfo(file_id="c.m3u8", kind="mixed", duration_ms=66_000, started_at_ms=START_MS,
+                                  duration_is_bound=True)  # fmt: skip
+    lifecycle._store_segments(task, (stop_answer,))
+    lifecycle._store_segments(task, (uploaded_notice,))
+    assert Segment.objects.get(task=task).duration_ms == 60_000
