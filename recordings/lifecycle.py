@@ -29,6 +29,7 @@ from recordings.choices import (
     ACTIVE_STATES,
     TERMINAL_STATES,
     ActorType,
+    ArchiveStatus,
     CommandStatus,
     DeliveryOutcome,
     DesiredState,
@@ -796,8 +797,45 @@ def _store_segments(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> N
         )
         for info in segments
     ]
-    # The unique (task, vendor_file_id) constraint makes a repeated file a no-op.
-    Segment.objects.bulk_create(rows, ignore_conflicts=True)
+    # Vendors list a file while it is still being written (ZEGO file Status 1) and again once it
+    # is final. Every listing is kept rather than only finished files, so the class page shows a
+    # live file growing. A file is one row by (task, vendor_file_id); each listing merges into it
+    # field by field, keeping the most complete value (the longest duration and size, a URL once
+    # known), so the final answer wins in whatever order answers are applied: a stale query applied
+    # after the upload callback cannot shorten the file again. A duration that is only an upper
+    # bound (Agora's last file of a lane, ended by the answer's time) keeps the smallest bound
+    # instead: a later answer's bound only adds the time it came later. A row being archived or
+    # archived is left alone: its copy was made from what it says. The caller holds the task's
+    # row lock, so reading then writing the rows is safe.
+    stored = {
+        s.vendor_file_id: s
+        for s in Segment.objects.filter(task=task, vendor_file_id__in=[r.vendor_file_id for r in rows])
+    }
+    new, changed = {}, {}
+    for row, info in zip(rows, segments, strict=True):
+        old = new.get(row.vendor_file_id) or stored.get(row.vendor_file_id)
+        if old is None:
+            new[row.vendor_file_id] = row
+            continue
+        if old.archive_status in (ArchiveStatus.COPYING, ArchiveStatus.ARCHIVED):
+            continue
+        before = [getattr(old, field) for field in _MERGED]
+        old.offset_ms = row.offset_ms
+        if info.duration_is_bound and old.duration_ms:
+            old.duration_ms = min(old.duration_ms, row.duration_ms)  # the tightest bound (Agora)
+        else:
+            old.duration_ms = max(old.duration_ms, row.duration_ms)
+        old.size_bytes = max(old.size_bytes, row.size_bytes)
+        for field in ("format", "vendor_url", "width", "height"):
+            setattr(old, field, getattr(row, field) or getattr(old, field))
+        if old.pk is not None and before != [getattr(old, field) for field in _MERGED]:
+            changed[row.vendor_file_id] = old
+    Segment.objects.bulk_create(new.values(), ignore_conflicts=True)
+    if changed:
+        Segment.objects.bulk_update(changed.values(), _MERGED)
+
+
+_MERGED = ["offset_ms", "duration_ms", "size_bytes", "format", "vendor_url", "width", "height"]
 
 
 # ------------------------------------------------------------------ callbacks and reconciliation

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import hashlib
 import logging
 import random
 import re
@@ -586,7 +587,7 @@ class Sandbox:
                                 format=fmt,
                                 path=path,
                                 status="rendering" if persist else "recording",
-                                file_id="".join(self._ids.choice(string.digits) for _ in range(19)),
+                                file_id=_file_id(task.key, plan.user_id, plan.kind, fmt, s_begin),
                                 interval_index=index,
                                 slice_index=slice_index,
                             )
@@ -946,6 +947,13 @@ def _app_key(vendor: str, app_id: str) -> str:
 
 def _room_key(vendor: str, app_id: str, room_id: str) -> str:
     return f"{vendor}/{app_id}/{room_id}"
+
+
+def _file_id(*identity: object) -> str:
+    """A 19-digit file id fixed by what the file is (its task, lane, format and start), as a vendor
+    keeps one id for a file from the first listing while it is written to the last after upload."""
+    digest = hashlib.sha256("/".join(map(str, identity)).encode()).digest()
+    return f"{int.from_bytes(digest[:8]) % 10**19:019d}"
 
 
 def _slices(begin: int, end: int, slice_ms: int | None) -> list[tuple[int, int]]:

@@ -406,6 +406,7 @@ def _segments_from_files(
                     started_at_ms=start,
                     format=_file_format(name),
                     object_key=name,
+                    duration_is_bound=index + 1 == len(kept) and duration > 0,
                 )
             )
     return tuple(segments)

@@ -246,6 +246,10 @@ class SegmentInfo:
     object_key: str = ""
     width: int | None = None
     height: int | None = None
+    # duration_ms is an upper bound, not a measure: the file ended no later than the listing was
+    # made (Agora names no durations; a lane's last file ends by the answer's time). Of several
+    # listings of the file the smallest bound is the truest, where of measures it is the largest.
+    duration_is_bound: bool = False
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,12 @@ def _segments(files: list[Mapping[str, Any]], *, mixed: bool | None, snake: bool
     placed on the wall clock by BeginTimestamp (ms). A mixed file's UserId is the MixOutputStreamId,
     so it becomes the one `mixed` lane with user ""; with mixed None (a callback, which does not name
     the mode) the stream id RecDesk gave the mix tells. ZEGO cannot tell a screen share from a camera:
-    both are the user's streams, so both are `camera`. Snapshots (jpg) are not recordings."""
+    both are the user's streams, so both are `camera`. Snapshots (jpg) are not recordings.
+
+    A file still being recorded or uploaded (Status 1, 2) keeps its FileId and is listed with its
+    Duration so far, so a live class shows it growing; it is not yet an object in the storage, so
+    it gets no URL and no size (nothing to play or archive yet). The answer after its upload
+    (Status 3, 4) brings them, and the lifecycle lets the most complete answer win."""
 
     def get(entry: Mapping[str, Any], pascal: str, snake_name: str) -> Any:
         return entry.get(snake_name if snake else pascal)
@@ -282,6 +287,7 @@ def _segments(files: list[Mapping[str, Any]], *, mixed: bool | None, snake: bool
             track = get(entry, "MediaTrackType", "media_track_type")
             kind = SegmentKind.AUDIO if track == 1 else SegmentKind.CAMERA
         begin = get(entry, "BeginTimestamp", "begin_timestamp")
+        settled = get(entry, "Status", "status") not in FILE_PENDING
         segments.append(
             SegmentInfo(
                 file_id=str(get(entry, "FileId", "file_id") or ""),
@@ -289,9 +295,9 @@ def _segments(files: list[Mapping[str, Any]], *, mixed: bool | None, snake: bool
                 duration_ms=int(get(entry, "Duration", "duration") or 0),
                 user_id=user_id,
                 started_at_ms=int(begin) if begin else None,
-                size_bytes=int(get(entry, "FileSize", "file_size") or 0),
+                size_bytes=int(get(entry, "FileSize", "file_size") or 0) if settled else 0,
                 format=file_format,
-                url=str(get(entry, "FileUrl", "file_url") or ""),
+                url=str(get(entry, "FileUrl", "file_url") or "") if settled else "",
                 width=get(entry, "ResolutionWidth", "resolution_width") or None,
                 height=get(entry, "ResolutionHeight", "resolution_height") or None,
             )

@@ -129,6 +129,34 @@ def test_segments_follow_presence_and_pauses(core):
     assert all(v["video_size"] > 0 for v in result["video_info"])
 
 
+def test_a_file_keeps_its_id_from_the_first_listing_while_recording_to_the_last(core):
+    # The teacher's second file appears before the student's in the listing, so the student's file
+    # changes its place (and number) in the list while it records: its id must not change.
+    task_id = start(
+        core,
+        12,
+        [
+            {"user_id": "teacher", "kind": "camera", "intervals": [[0, 20_000], [40_000, None]]},
+            {"user_id": "student", "kind": "camera", "intervals": [[0, None]]},
+        ],
+    )
+    listings = []
+    for _ in range(3):
+        core.advance(25_000)
+        task = task_of(core, task_id)
+        listings.append(
+            {(s.user_id, s.start_ms): s.file_id for s in core.segments_of(task, include_open=True)}
+        )
+    assert tic_json(core, "stop", {"task_id": task_id})["error_code"] == 0
+    core.advance(12_000)
+    final = {(s.user_id, s.start_ms): s.file_id for s in core.segments_of(task_of(core, task_id))}
+
+    assert [len(listing) for listing in listings] == [2, 3, 3] and len(final) == 3
+    for listing in listings:
+        assert all(final[file] == file_id for file, file_id in listing.items())
+    assert len(set(final.values())) == 3
+
+
 def test_an_empty_room_stops_the_recording_after_the_idle_timeout(core):
     task_id = start(core, 12, [{"user_id": "teacher", "kind": "camera", "intervals": [[0, 60_000]]}])
     core.advance(2_000)

@@ -204,9 +204,10 @@ def test_stop_answer_names_the_objects_and_ends_each_lane_at_the_answer_time():
     status = adapter.stop(TaskRef("s", "c", Mode.WEB_PAGE, resource_id="r", sid="s", record_user_id="1"))
     assert status is not None and status.state == State.PROCESSING
     assert status.stopped_at == datetime(2023, 11, 14, 22, 15, 20, tzinfo=UTC)
-    assert [(s.object_key, s.started_at_ms, s.duration_ms) for s in status.segments] == [
-        ("classes/s_c_0.mp4", 1700000000000, 60000),
-        ("classes/s_c_1.mp4", 1700000060000, 60000),
+    # The first file ends where the next begins; the last by the answer's time, which bounds it.
+    assert [(s.object_key, s.started_at_ms, s.duration_ms, s.duration_is_bound) for s in status.segments] == [
+        ("classes/s_c_0.mp4", 1700000000000, 60000, False),
+        ("classes/s_c_1.mp4", 1700000060000, 60000, True),
     ]
 
 

@@ -222,3 +222,42 @@ def test_verify_refuses_a_callback_from_the_future_and_a_missing_nonce():
     del payload["nonce"]
     with pytest.raises(CallbackRejected, match="nonce"):
         adapter.verify(json.dumps(payload).encode(), {}, {}, datetime.fromtimestamp(1637753949, tz=UTC))
+
+
+def test_a_file_still_recording_or_uploading_is_listed_without_url_or_size_until_uploaded():
+    def file(status: int, duration: int, size: int) -> dict:
+        return {"UserId": mix_stream_id("302"), "StreamId": mix_stream_id("302"), "FileId": "1234",
+                "FileUrl": "https://bucket.example/rec/0001.mp4", "OutputFileFormat": "mp4",
+                "FileSize": size, "Duration": duration, "MediaTrackType": 3, "BeginTimestamp": 7,
+                "Status": status}  # fmt: skip
+
+    ref = TaskRef("T", "r", Mode.MIXED)
+    answers = [(2, file(1, 30_000, 900)), (3, file(2, 61_000, 1_800)), (3, file(3, 61_000, 2_000)),
+               (3, file(4, 61_000, 2_000)), (3, file(5, 61_000, 0))]  # fmt: skip
+    seen = []
+    for task_status, entry in answers:
+        adapter, _ = _adapter(_answer({"Status": task_status, "RecordFiles": [entry]}))
+        status = adapter.query(ref)
+        [segment] = status.segments
+        seen.append((status.state, segment.file_id, segment.duration_ms, segment.size_bytes, segment.url))
+    url = "https://bucket.example/rec/0001.mp4"
+    assert seen == [
+        (State.RECORDING, "1234", 30_000, 0, ""),  # recording: its length so far, nothing to fetch yet
+        (State.PROCESSING, "1234", 61_000, 0, ""),  # uploading: still not in the bucket
+        (State.FINISHED, "1234", 61_000, 2_000, url),  # uploaded
+        (State.FINISHED, "1234", 61_000, 2_000, url),  # on ZEGO's backup storage
+        (State.FINISHED, "1234", 61_000, 0, url),  # upload failed: ZEGO's word, archiving will tell
+    ]
+
+
+def test_the_upload_callback_reads_each_files_status_too():
+    info = [{"stream_id": mix_stream_id("302"), "file_id": "m.mp4", "file_url": "https://b.example/m.mp4",
+             "output_file_format": "mp4", "file_size": 5, "duration": 9, "begin_timestamp": 11,
+             "media_track_type": 3, "status": status} for status in (3, 2)]  # fmt: skip
+    info[1]["file_id"] = "n.mp4"
+    adapter, _ = _adapter(lambda request: pytest.fail("no call expected"))
+    [event] = adapter.parse(_callback(1, {"upload_status": 2, "file_info": info}), {}, {})
+    assert [(s.file_id, s.size_bytes, s.url) for s in event.segments] == [
+        ("m.mp4", 5, "https://b.example/m.mp4"),
+        ("n.mp4", 0, ""),
+    ]

@@ -1,0 +1,72 @@
+"""A file the vendor lists while it is still being written is one segment that grows to its final
+length: queries during a live class neither duplicate it nor freeze its partial duration."""
+
+from __future__ import annotations
+
+import pytest
+
+from recordings import lifecycle
+from recordings.models import Segment, VendorCommand
+from recordings.vendors.registry import build_adapter
+from tests import factories
+from tests.stack_support import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_zego_files_queried_while_recording_end_as_one_segment_each_with_the_final_duration(stack):
+    teacher = factories.user("teacher-live-files", "Teacher")
+    app, room = stack.app("zego", teacher=teacher)
+    options = build_adapter(app).clean_options("mixed", {})
+    task = lifecycle.start(app=app, room=room, mode="mixed", options=options, user=teacher)
+    task = stack.wait_vendor_id(task.pk)
+    stack.advance(6)
+    stack.wait_state(task.pk, "recording")
+
+    # The staff keep the class page open: RecDesk asks ZEGO about the recording again and again
+    # while its file is still being written (file Status 1), each answer a little longer.
+    seen = []
+    for _ in range(4):
+        stack.advance(30)
+        assert lifecycle.reconcile_task(task.pk) in ("applied", "unchanged")
+        seen.append(sorted(Segment.objects.filter(task=task).values_list("vendor_file_id", "duration_ms")))
+    assert all(len(rows) == 1 for rows in seen), seen  # one file, listed four times: one row
+    durations = [rows[0][1] for rows in seen]
+    assert durations == sorted(durations) and durations[0] < durations[-1]  # it grows as it records
+
+    lifecycle.request(stack.task(task.pk), "stop", user=teacher)
+    wait_for(
+        lambda: VendorCommand.objects.filter(task=task, action="stop", status="done").exists(),
+        what="stop sent",
+    )
+    for _ in range(30):
+        stack.advance(10)
+        if stack.task(task.pk).observed_state == "finished":
+            break
+    task = stack.wait_state(task.pk, "finished", timeout=60)
+
+    truth = stack.truth(task)
+    final = {s["file_id"]: s for s in truth["segments"]}
+    assert final and all(s["status"] == "ready" for s in final.values())
+
+    def stored():
+        return {s.vendor_file_id: s for s in Segment.objects.filter(task=task)}
+
+    # The final answer (the upload callback, the last query) reaches every row.
+    wait_for(
+        lambda: (
+            {k: s.duration_ms for k, s in stored().items()} == {k: s["duration_ms"] for k, s in final.items()}
+        ),
+        timeout=30,
+        what=f"one segment per file with its final duration: {final}",
+    )
+    for file_id, segment in stored().items():
+        assert segment.size_bytes == final[file_id]["size"] > 0
+        assert segment.vendor_url.endswith(final[file_id]["path"].rsplit("/", 1)[-1])
+    # The final file is the one archived (verified in the bucket ZEGO uploaded it to), in full.
+    wait_for(
+        lambda: all(s.archive_status == "archived" for s in stored().values()),
+        timeout=60,
+        what="the files archived",
+    )
+    assert all(s.archived_bytes == final[k]["size"] for k, s in stored().items())
