@@ -245,6 +245,35 @@ class Stack:
     def advance(self, seconds: float) -> None:
         self.sandbox.advance(int(seconds * 1000))
 
+    def command_done(self, task: RecordingTask, action: str) -> None:
+        """Wait until the worker has sent `action` and the vendor answered it."""
+        from recordings.models import VendorCommand
+
+        wait_for(
+            lambda: VendorCommand.objects.filter(task=task, action=action, status="done").exists(),
+            what=f"{action} sent",
+        )
+
+    def record(self, task: RecordingTask, seconds: float) -> RecordingTask:
+        """From a start just requested: wait for it to record, then let the vendor record `seconds`."""
+        self.wait_vendor_id(task.pk)
+        self.advance(6)
+        self.wait_state(task.pk, "recording")
+        self.advance(seconds)
+        return self.task(task.pk)
+
+    def stop_and_finish(self, task: RecordingTask, user) -> RecordingTask:
+        """Stop as `user`, then move the vendor's clock while it processes the files until finished."""
+        from recordings import lifecycle
+
+        lifecycle.request(self.task(task.pk), "stop", user=user)
+        self.command_done(task, "stop")
+        for _ in range(30):
+            self.advance(10)
+            if self.task(task.pk).observed_state == "finished":
+                break
+        return self.wait_state(task.pk, "finished", timeout=60)
+
     def truth(self, task: RecordingTask) -> dict:
         return self.sandbox.truth(task.app.vendor, task.vendor_task_id)
 

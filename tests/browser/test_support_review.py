@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from recordings import lifecycle
-from recordings.models import RecordingTask, Segment, VendorCall, VendorCommand
+from recordings.models import RecordingTask, Segment, VendorCall
 from recordings.vendors.registry import build_adapter
 from tests import factories
 from tests.browser.conftest import sign_in
@@ -33,20 +33,8 @@ def record_a_class(stack, teacher, room, app) -> RecordingTask:
     """A real 90-second recording through the worker and the sandbox, with real media files."""
     options = build_adapter(app).clean_options("individual", {})
     task = lifecycle.start(app=app, room=room, mode="individual", options=options, user=teacher)
-    stack.wait_vendor_id(task.pk)
-    stack.advance(6)
-    stack.wait_state(task.pk, "recording")
-    stack.advance(90)
-    lifecycle.request(stack.task(task.pk), "stop", user=teacher)
-    wait_for(
-        lambda: VendorCommand.objects.filter(task=task, action="stop", status="done").exists(),
-        what="stop sent",
-    )
-    for _ in range(30):
-        stack.advance(10)
-        if stack.task(task.pk).observed_state == "finished":
-            break
-    task = stack.wait_state(task.pk, "finished", timeout=60)
+    stack.record(task, 90)
+    task = stack.stop_and_finish(task, teacher)
     wait_for(lambda: Segment.objects.filter(task=task).count() >= 3, what="the three files")
     return task
 

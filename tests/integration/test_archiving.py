@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from recordings import archiving, lifecycle, tasks
 from recordings.choices import ArchiveStatus
-from recordings.models import Segment, VendorCommand
+from recordings.models import Segment
 from tests import archive_support, factories
 from tests.archive_support import media_bytes, s3_target
 from tests.stack_support import wait_for
@@ -29,20 +29,8 @@ def test_a_finished_class_is_archived_completely_by_the_worker(stack, s3_server)
     target = s3_target(s3_server, prefix="kept")
     app, room = stack.app("tencent_tiw", teacher=teacher, default_storage=target)
     task = lifecycle.start(app=app, room=room, mode="individual", options={}, user=teacher)
-    task = stack.wait_vendor_id(task.pk)
-    stack.advance(6)
-    stack.wait_state(task.pk, "recording")
-    stack.advance(90)
-    lifecycle.request(stack.task(task.pk), "stop", user=teacher)
-    wait_for(
-        lambda: VendorCommand.objects.filter(task=task, action="stop", status="done").exists(),
-        what="stop sent",
-    )
-    for _ in range(30):
-        stack.advance(10)
-        if stack.task(task.pk).observed_state == "finished":
-            break
-    stack.wait_state(task.pk, "finished", timeout=60)
+    stack.record(task, 90)
+    task = stack.stop_and_finish(task, teacher)
 
     def all_archived():
         segments = list(Segment.objects.filter(task=task))
@@ -129,20 +117,8 @@ def test_files_a_vendor_uploaded_into_the_archive_bucket_are_verified_in_place_b
     target = s3_target(s3_server, provider="s3", prefix="school")
     app, room = stack.app("volcengine", teacher=teacher, default_storage=target)
     task = lifecycle.start(app=app, room=room, mode="individual", options={}, user=teacher)
-    task = stack.wait_vendor_id(task.pk)
-    stack.advance(6)
-    stack.wait_state(task.pk, "recording")
-    stack.advance(120)
-    lifecycle.request(stack.task(task.pk), "stop", user=teacher)
-    wait_for(
-        lambda: VendorCommand.objects.filter(task=task, action="stop", status="done").exists(),
-        what="stop sent",
-    )
-    for _ in range(30):
-        stack.advance(10)
-        if stack.task(task.pk).observed_state == "finished":
-            break
-    stack.wait_state(task.pk, "finished", timeout=60)
+    stack.record(task, 120)
+    task = stack.stop_and_finish(task, teacher)
 
     def states():
         return list(Segment.objects.filter(task=task).order_by("pk"))

@@ -306,18 +306,10 @@ def test_authentic_callback_of_an_unknown_type_is_acknowledged_and_logged(stack)
 # ---------------------------------------------------------------- the infrastructure fails
 
 
-def test_broker_down_at_enqueue_the_outbox_keeps_the_command(stack, worker):
-    teacher = factories.user("tb", "Teacher")
-    app, room = stack.app("tencent_tiw", teacher=teacher)
-    # A web process whose broker is down accepts the intent: its own process, with a dead broker URL.
-    script = (
-        "from recordings import lifecycle; from recordings.models import Room; from django.contrib.auth import get_user_model;"
-        f"room = Room.objects.get(pk={room.pk});"
-        f"task = lifecycle.start(app=room.app, room=room, mode='individual', options={{}}, user=get_user_model().objects.get(pk={teacher.pk}));"
-        "print(task.pk)"
-    )
+def run_with_broker_down(worker, script: str) -> subprocess.CompletedProcess:
+    """Run `script` in a web process of its own whose broker is down (a dead broker URL)."""
     env = {**worker.env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
         env=env,
         cwd=ROOT,
@@ -325,6 +317,19 @@ def test_broker_down_at_enqueue_the_outbox_keeps_the_command(stack, worker):
         text=True,
         timeout=120,
     )
+
+
+def test_broker_down_at_enqueue_the_outbox_keeps_the_command(stack, worker):
+    teacher = factories.user("tb", "Teacher")
+    app, room = stack.app("tencent_tiw", teacher=teacher)
+    # A web process whose broker is down accepts the intent.
+    script = (
+        "from recordings import lifecycle; from recordings.models import Room; from django.contrib.auth import get_user_model;"
+        f"room = Room.objects.get(pk={room.pk});"
+        f"task = lifecycle.start(app=room.app, room=room, mode='individual', options={{}}, user=get_user_model().objects.get(pk={teacher.pk}));"
+        "print(task.pk)"
+    )
+    done = run_with_broker_down(worker, script)
     assert done.returncode == 0, done.stderr
     assert "command" in done.stderr and "stays in the outbox" in done.stderr
     task = RecordingTask.objects.get(pk=int(done.stdout.strip().splitlines()[-1]))
@@ -428,22 +433,14 @@ def test_broker_down_when_a_callback_arrives_the_inbox_keeps_it(stack, worker, t
     task = recording(stack, task)
     body_file = tmp_path / "callback.json"
     body_file.write_bytes(_tiw_callback(task.app, task.vendor_task_id, event="OnlineRecordSomethingNew"))
-    # A web process whose broker is down receives the callback: its own process, a dead broker URL.
+    # A web process whose broker is down receives the callback.
     script = (
         "from django.test import RequestFactory; from recordings.webhooks import receive;"
         f"request = RequestFactory().post('{task.app.callback_path}', data=open('{body_file}', 'rb').read(),"
         " content_type='application/json');"
         f"print(receive(request, vendor='tencent_tiw', public_id='{task.app.public_id}').status_code)"
     )
-    env = {**worker.env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_with_broker_down(worker, script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "200"  # the vendor got its answer
     delivery = CallbackDelivery.objects.get(app=task.app, event_type="OnlineRecordSomethingNew")

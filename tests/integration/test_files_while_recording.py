@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from recordings import lifecycle
-from recordings.models import Segment, VendorCommand
+from recordings.models import Segment
 from recordings.vendors.registry import build_adapter
 from tests import factories
 from tests.stack_support import wait_for
@@ -19,9 +19,7 @@ def test_zego_files_queried_while_recording_end_as_one_segment_each_with_the_fin
     app, room = stack.app("zego", teacher=teacher)
     options = build_adapter(app).clean_options("mixed", {})
     task = lifecycle.start(app=app, room=room, mode="mixed", options=options, user=teacher)
-    task = stack.wait_vendor_id(task.pk)
-    stack.advance(6)
-    stack.wait_state(task.pk, "recording")
+    task = stack.record(task, 0)
 
     # The staff keep the class page open: RecDesk asks ZEGO about the recording again and again
     # while its file is still being written (file Status 1), each answer a little longer.
@@ -34,16 +32,7 @@ def test_zego_files_queried_while_recording_end_as_one_segment_each_with_the_fin
     durations = [rows[0][1] for rows in seen]
     assert durations == sorted(durations) and durations[0] < durations[-1]  # it grows as it records
 
-    lifecycle.request(stack.task(task.pk), "stop", user=teacher)
-    wait_for(
-        lambda: VendorCommand.objects.filter(task=task, action="stop", status="done").exists(),
-        what="stop sent",
-    )
-    for _ in range(30):
-        stack.advance(10)
-        if stack.task(task.pk).observed_state == "finished":
-            break
-    task = stack.wait_state(task.pk, "finished", timeout=60)
+    task = stack.stop_and_finish(task, teacher)
 
     truth = stack.truth(task)
     final = {s["file_id"]: s for s in truth["segments"]}

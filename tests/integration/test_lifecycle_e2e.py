@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from recordings import lifecycle
-from recordings.models import AuditEvent, CallbackDelivery, Segment, VendorCall, VendorCommand
+from recordings.models import AuditEvent, CallbackDelivery, Segment, VendorCall
 from recordings.vendors.registry import build_adapter
 from tests import factories
 from tests.stack_support import wait_for
@@ -39,39 +39,21 @@ def test_a_recording_runs_from_start_to_finished_files(stack, vendor, mode, paus
     task = lifecycle.start(app=app, room=room, mode=mode, options=options, user=teacher)
     assert task.observed_state == "starting"
 
-    task = stack.wait_vendor_id(task.pk)
-    stack.advance(6)  # the vendors take effect ~2 s (Tencent) to ~5 s (Agora web) after the request
-    stack.wait_state(task.pk, "recording")
-    stack.advance(120)
+    task = stack.record(task, 120)  # the vendors take effect ~2 s (Tencent) to ~5 s (Agora web) after asked
 
     if pausable:
         lifecycle.request(task, "pause", user=teacher)
-        wait_for(
-            lambda: VendorCommand.objects.filter(task=task, action="pause", status="done").exists(),
-            what="pause sent",
-        )
+        stack.command_done(task, "pause")
         stack.advance(6)
         stack.wait_state(task.pk, "paused")
         stack.advance(60)
         lifecycle.request(stack.task(task.pk), "resume", user=teacher)
-        wait_for(
-            lambda: VendorCommand.objects.filter(task=task, action="resume", status="done").exists(),
-            what="resume sent",
-        )
+        stack.command_done(task, "resume")
         stack.advance(6)
         stack.wait_state(task.pk, "recording")
         stack.advance(120)
 
-    lifecycle.request(stack.task(task.pk), "stop", user=teacher)
-    wait_for(
-        lambda: VendorCommand.objects.filter(task=task, action="stop", status="done").exists(),
-        what="stop sent",
-    )
-    for _ in range(30):  # let the vendor process its files; callbacks and polls carry the news
-        stack.advance(10)
-        if stack.task(task.pk).observed_state == "finished":
-            break
-    task = stack.wait_state(task.pk, "finished", timeout=60)
+    task = stack.stop_and_finish(task, teacher)  # callbacks and polls carry the vendor's news
     wait_for(lambda: Segment.objects.filter(task=task).exists(), timeout=30, what="segments")
 
     truth = stack.truth(task)
