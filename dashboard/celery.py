@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
@@ -21,3 +22,13 @@ def _schedule(sender: Celery, **kwargs) -> None:
     sender.add_periodic_task(settings.RECDESK_RECONCILE_SECONDS, sender.signature("recordings.reconcile"))
     # Archive copies whose message was lost or whose worker died are started again.
     sender.add_periodic_task(60.0, sender.signature("recordings.archive_sweep"))
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs) -> None:
+    """What Django does around a request: drop this thread's connection if it broke or outlived
+    CONN_MAX_AGE, keep it otherwise (settings.CELERY_DB_REUSE_MAX stops Celery closing it each time)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
