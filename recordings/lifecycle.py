@@ -906,7 +906,7 @@ def record_delivery(
 
 def reconcile_task(task_id: int) -> str:
     """Ask the vendor how a task is, apply the answer, stop it past the app's maximum duration."""
-    from recordings.vendors.registry import build_adapter
+    from recordings.vendors.registry import build_adapter, cached_app_config
 
     task = RecordingTask.objects.select_related("app", "room").get(pk=task_id)
     if task.observed_state in TERMINAL_STATES:
@@ -915,7 +915,7 @@ def reconcile_task(task_id: int) -> str:
         # Not started at the vendor yet (or the start failed): the command path owns it.
         _schedule_next_poll(task, changed=False)
         return "not started"
-    adapter = build_adapter(task.app, task=task)
+    adapter = build_adapter(task.app, task=task, config=cached_app_config(task.app))
     try:
         status = adapter.query(_ref(task))
     except VendorError as exc:
@@ -928,12 +928,21 @@ def reconcile_task(task_id: int) -> str:
     outcome = apply_observation(
         task.pk, Observation.from_status(status, at=adapter.http.last_server_time), RECONCILER
     )
-    task.refresh_from_db()
+    # Only what apply_observation may have changed: a plain refresh_from_db() would also drop the
+    # cached app, and _enforce_max_duration would query it again.
+    task.refresh_from_db(fields=REFRESHED_AFTER_OBSERVATION)
     _enforce_max_duration(task)
     _converge_stop(task)
     _schedule_next_poll(task, changed=task.observed_state != before)
     return outcome
 
+
+# The fields of a task that apply_observation writes (besides bookkeeping such as version).
+REFRESHED_AFTER_OBSERVATION = [
+    f.attname
+    for f in RecordingTask._meta.concrete_fields
+    if not f.is_relation and f.attname not in ("id", "created_at")
+]
 
 # Agora answers a brief 404 during failover ("retry query"), so one 404 is not yet the end.
 GONE_AFTER_NOT_FOUND = 3
