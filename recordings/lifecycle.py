@@ -638,7 +638,9 @@ def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
         updates["started_at"] = obs.started_at
     if obs.stopped_at and not task.stopped_at:
         updates["stopped_at"] = obs.stopped_at
-    if obs.vendor_state:
+    if obs.vendor_state and obs.vendor_state[:32] != task.vendor_state:
+        # Only when it changed: a poll repeating what we know then writes nothing (no row update,
+        # no version bump that would fail a staff click's compare-and-set).
         updates["vendor_state"] = obs.vendor_state[:32]
     outcome = "unchanged"
     new = obs.state
@@ -906,9 +908,28 @@ def record_delivery(
 
 def reconcile_task(task_id: int) -> str:
     """Ask the vendor how a task is, apply the answer, stop it past the app's maximum duration."""
+    return _reconcile(RecordingTask.objects.select_related("app", "room").get(pk=task_id))
+
+
+def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
+    """`reconcile_task` for a batch of leased tasks, loaded with one query. One task's failure is
+    logged and does not stop the rest (its lease lapses and a later pass polls it again)."""
+    from django.db import close_old_connections
+
+    outcomes: dict[int, str] = {}
+    for task in RecordingTask.objects.select_related("app", "room").filter(pk__in=task_ids):
+        try:
+            outcomes[task.pk] = _reconcile(task)
+        except Exception:
+            log.exception("reconcile task %s failed", task.pk)
+            close_old_connections()  # a broken connection is not handed to the next task
+            outcomes[task.pk] = "error"
+    return outcomes
+
+
+def _reconcile(task: RecordingTask) -> str:
     from recordings.vendors.registry import build_adapter, cached_app_config
 
-    task = RecordingTask.objects.select_related("app", "room").get(pk=task_id)
     if task.observed_state in TERMINAL_STATES:
         return "terminal"
     if not task.vendor_task_id:

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -92,15 +91,7 @@ POLL_BATCH = 10
 
 @shared_task(name="recordings.poll_tasks", acks_late=True)
 def poll_tasks(task_ids: list[int]) -> int:
-    """Poll a batch of leased tasks one after another; one task's failure does not skip the rest
-    (its lease lapses and a later pass polls it again)."""
-    for task_id in task_ids:
-        try:
-            lifecycle.reconcile_task(task_id)
-        except Exception:
-            log.exception("reconcile task %s failed", task_id)
-            close_old_connections()  # a broken connection is not handed to the next task
-    return len(task_ids)
+    return len(lifecycle.reconcile_tasks(task_ids))
 
 
 @shared_task(name="recordings.reconcile")
