@@ -19,7 +19,14 @@ def _schedule(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
     sender.add_periodic_task(settings.RECDESK_SWEEP_SECONDS, sender.signature("recordings.sweep_outbox"))
-    sender.add_periodic_task(settings.RECDESK_RECONCILE_SECONDS, sender.signature("recordings.reconcile"))
+    # A tick that waited in the queue longer than one interval is dropped: the worker is still busy
+    # with earlier polls, and a burst of stale ticks would lease more tasks than it can poll within
+    # their lease, so that they lapse and are enqueued (and queried) twice.
+    sender.add_periodic_task(
+        settings.RECDESK_RECONCILE_SECONDS,
+        sender.signature("recordings.reconcile"),
+        expires=settings.RECDESK_RECONCILE_SECONDS,
+    )
     # Archive copies whose message was lost or whose worker died are started again.
     sender.add_periodic_task(60.0, sender.signature("recordings.archive_sweep"))
 
