@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
@@ -18,6 +19,23 @@ def _schedule(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
     sender.add_periodic_task(settings.RECDESK_SWEEP_SECONDS, sender.signature("recordings.sweep_outbox"))
-    sender.add_periodic_task(settings.RECDESK_RECONCILE_SECONDS, sender.signature("recordings.reconcile"))
+    # A tick that waited in the queue longer than one interval is dropped: the worker is still busy
+    # with earlier polls, and a burst of stale ticks would lease more tasks than it can poll within
+    # their lease, so that they lapse and are enqueued (and queried) twice.
+    sender.add_periodic_task(
+        settings.RECDESK_RECONCILE_SECONDS,
+        sender.signature("recordings.reconcile"),
+        expires=settings.RECDESK_RECONCILE_SECONDS,
+    )
     # Archive copies whose message was lost or whose worker died are started again.
     sender.add_periodic_task(60.0, sender.signature("recordings.archive_sweep"))
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs) -> None:
+    """What Django does around a request: drop this thread's connection if it broke or outlived
+    CONN_MAX_AGE, keep it otherwise (settings.CELERY_DB_REUSE_MAX stops Celery closing it each time)."""
+    from django.db import close_old_connections
+
+    close_old_connections()

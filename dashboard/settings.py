@@ -199,6 +199,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="recdesk")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Celery's Django fixup closes the thread's database connection before and after every task unless
+# this is set, so each poll paid a PostgreSQL connect. Connections are kept as a web request keeps
+# them instead: dashboard/celery.py applies CONN_MAX_AGE and the health checks around each task.
+CELERY_DB_REUSE_MAX = 1_000_000
 # How often beat sweeps the outbox and polls active recordings (seconds).
 RECDESK_SWEEP_SECONDS = env.float("RECDESK_SWEEP_SECONDS", default=5.0)
 RECDESK_RECONCILE_SECONDS = env.float("RECDESK_RECONCILE_SECONDS", default=15.0)

@@ -640,7 +640,9 @@ def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
         updates["started_at"] = obs.started_at
     if obs.stopped_at and not task.stopped_at:
         updates["stopped_at"] = obs.stopped_at
-    if obs.vendor_state:
+    if obs.vendor_state and obs.vendor_state[:32] != task.vendor_state:
+        # Only when it changed: a poll repeating what we know then writes nothing (no row update,
+        # no version bump that would fail a staff click's compare-and-set).
         updates["vendor_state"] = obs.vendor_state[:32]
     outcome = "unchanged"
     new = obs.state
@@ -948,16 +950,35 @@ def record_delivery(
 
 def reconcile_task(task_id: int) -> str:
     """Ask the vendor how a task is, apply the answer, stop it past the app's maximum duration."""
-    from recordings.vendors.registry import build_adapter
+    return _reconcile(RecordingTask.objects.select_related("app", "room").get(pk=task_id))
 
-    task = RecordingTask.objects.select_related("app", "room").get(pk=task_id)
+
+def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
+    """`reconcile_task` for a batch of leased tasks, loaded with one query. One task's failure is
+    logged and does not stop the rest (its lease lapses and a later pass polls it again)."""
+    from django.db import close_old_connections
+
+    outcomes: dict[int, str] = {}
+    for task in RecordingTask.objects.select_related("app", "room").filter(pk__in=task_ids):
+        try:
+            outcomes[task.pk] = _reconcile(task)
+        except Exception:
+            log.exception("reconcile task %s failed", task.pk)
+            close_old_connections()  # a broken connection is not handed to the next task
+            outcomes[task.pk] = "error"
+    return outcomes
+
+
+def _reconcile(task: RecordingTask) -> str:
+    from recordings.vendors.registry import build_adapter, cached_app_config
+
     if task.observed_state in TERMINAL_STATES:
         return "terminal"
     if not task.vendor_task_id:
         # Not started at the vendor yet (or the start failed): the command path owns it.
         _schedule_next_poll(task, changed=False)
         return "not started"
-    adapter = build_adapter(task.app, task=task)
+    adapter = build_adapter(task.app, task=task, config=cached_app_config(task.app))
     try:
         status = adapter.query(_ref(task))
     except VendorError as exc:
@@ -970,12 +991,21 @@ def reconcile_task(task_id: int) -> str:
     outcome = apply_observation(
         task.pk, Observation.from_status(status, at=adapter.http.last_server_time), RECONCILER
     )
-    task.refresh_from_db()
+    # Only what apply_observation may have changed: a plain refresh_from_db() would also drop the
+    # cached app, and _enforce_max_duration would query it again.
+    task.refresh_from_db(fields=REFRESHED_AFTER_OBSERVATION)
     _enforce_max_duration(task)
     _converge_stop(task)
     _schedule_next_poll(task, changed=task.observed_state != before)
     return outcome
 
+
+# The fields of a task that apply_observation writes (besides bookkeeping such as version).
+REFRESHED_AFTER_OBSERVATION = [
+    f.attname
+    for f in RecordingTask._meta.concrete_fields
+    if not f.is_relation and f.attname not in ("id", "created_at")
+]
 
 # Agora answers a brief 404 during failover ("retry query"), so one 404 is not yet the end.
 GONE_AFTER_NOT_FOUND = 3

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from recordings.vendors.agora import AgoraAdapter
 from recordings.vendors.base import AppConfig, VendorAdapter
 from recordings.vendors.http import Recorder, VendorHttp
@@ -40,9 +43,32 @@ def app_config(app) -> AppConfig:
     )
 
 
-def build_adapter(app, *, task=None, http: VendorHttp | None = None) -> VendorAdapter:
-    """An adapter for `app` whose every call leaves a VendorCall row (linked to `task` if given)."""
+# app pk -> (monotonic expiry, config); see cached_app_config.
+_configs: dict[int, tuple[float, AppConfig]] = {}
+_configs_lock = threading.Lock()
+
+
+def cached_app_config(app, max_age: float = 10.0) -> AppConfig:
+    """`app_config`, kept per app for `max_age` seconds in this process: a reconciler pass queries
+    thousands of tasks of a handful of apps, and each fresh config costs a credentials query and a
+    decryption per secret (bench/reconcile.py). A changed secret takes effect within `max_age`."""
+    now = time.monotonic()
+    with _configs_lock:
+        cached = _configs.get(app.pk)
+    if cached and cached[0] > now:
+        return cached[1]
     config = app_config(app)
+    with _configs_lock:
+        _configs[app.pk] = (now + max_age, config)
+    return config
+
+
+def build_adapter(
+    app, *, task=None, http: VendorHttp | None = None, config: AppConfig | None = None
+) -> VendorAdapter:
+    """An adapter for `app` whose every call leaves a VendorCall row (linked to `task` if given).
+    `config` (from `cached_app_config`) skips reading and decrypting the app's credentials."""
+    config = config or app_config(app)
     if http is None:
         http = VendorHttp.for_base_url(config.base_url, recorder=call_recorder(app, task))
     return adapter_class(app.vendor)(config, http)
