@@ -576,11 +576,16 @@ class Observation:
     segments: tuple[SegmentInfo, ...] = ()
     error_code: str = ""
     error_message: str = ""
-    # Events are ordered by vendor time; a query answer describes "now" and is never stale.
+    # Events are ordered by vendor time, or by the vendor's sequence where it has one. A query
+    # answer describes "now"; `asked_at` (our clock) is when the question was sent (_is_stale).
     ordered: bool = False
+    sequence: int | None = None
+    asked_at: datetime | None = None
 
     @classmethod
-    def from_status(cls, status: VendorStatus, at: datetime | None = None) -> Observation:
+    def from_status(
+        cls, status: VendorStatus, at: datetime | None = None, asked_at: datetime | None = None
+    ) -> Observation:
         return cls(
             state=status.state,
             vendor_state=status.vendor_state,
@@ -592,6 +597,7 @@ class Observation:
             segments=status.segments,
             error_code=status.error_code,
             error_message=status.error_message,
+            asked_at=asked_at,
         )
 
     @classmethod
@@ -608,6 +614,7 @@ class Observation:
             error_code=event.error_code,
             error_message=event.error_message,
             ordered=True,
+            sequence=event.sequence,
         )
 
 
@@ -625,13 +632,42 @@ def apply_observation(task_id: int, obs: Observation, actor: Actor) -> str:
     return outcome
 
 
+PAUSE_CYCLE = frozenset({S.RECORDING, S.PAUSED})
+
+
+def _is_stale(task: RecordingTask, obs: Observation) -> bool:
+    """Older than what the task already reflects.
+
+    A callback is older than the newest applied one by the vendor's sequence where it has one
+    (ZEGO stamps a callback when it sends it, so a retried or held-back one looks new), else by
+    its event time. A query answer is "now" at the vendor when it answered, but it is applied
+    later: if the state moved after the question was asked (a callback, or another poll's
+    answer, came in between), the answer may be older than that move, and must not move the
+    task back along the one cycle of TRANSITIONS, recording <-> paused. Both times are ours.
+    Moves out of the cycle are facts that stay true, and need no order."""
+    if obs.ordered:
+        if obs.sequence is not None and task.last_event_sequence is not None:
+            return obs.sequence < task.last_event_sequence
+        return bool(obs.occurred_at and task.last_event_at and obs.occurred_at < task.last_event_at)
+    return bool(
+        obs.asked_at
+        and obs.state in PAUSE_CYCLE
+        and task.observed_state in PAUSE_CYCLE
+        and task.state_changed_at > obs.asked_at
+    )
+
+
 def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
     now = timezone.now()
-    if obs.ordered and obs.occurred_at and task.last_event_at and obs.occurred_at < task.last_event_at:
+    if _is_stale(task, obs):
         return "stale"
     updates: dict = {}
     if obs.ordered and obs.occurred_at:
         updates["last_event_at"] = obs.occurred_at
+    if obs.sequence is not None and (
+        task.last_event_sequence is None or obs.sequence > task.last_event_sequence
+    ):
+        updates["last_event_sequence"] = obs.sequence
     if obs.started_at and obs.started_at != task.started_at:
         # The vendor's own statement of when recording began wins over our inference from the time
         # we first heard it was recording (which may come from another clock, e.g. a callback stamp).
@@ -916,6 +952,7 @@ def reconcile_task(task_id: int) -> str:
         _schedule_next_poll(task, changed=False)
         return "not started"
     adapter = build_adapter(task.app, task=task)
+    asked_at = timezone.now()
     try:
         status = adapter.query(_ref(task))
     except VendorError as exc:
@@ -926,7 +963,9 @@ def reconcile_task(task_id: int) -> str:
         return f"query failed: {exc.code}"
     before = task.observed_state
     outcome = apply_observation(
-        task.pk, Observation.from_status(status, at=adapter.http.last_server_time), RECONCILER
+        task.pk,
+        Observation.from_status(status, at=adapter.http.last_server_time, asked_at=asked_at),
+        RECONCILER,
     )
     task.refresh_from_db()
     _enforce_max_duration(task)

@@ -697,11 +697,15 @@ class ZegoAdapter:
         detail = data.get("detail") or {}
         # ZEGO's retries resend the event with its sequence; nonce and timestamp may be new.
         delivery_key = f"{task_id}:{event_type}:{data.get('sequence', data.get('nonce', ''))}"
+        sequence = data.get("sequence")
         common = {
             "delivery_key": delivery_key,
             "vendor_event": str(event_type),
             "task_id": task_id,
+            # The timestamp is when this attempt was signed and sent, not when the event happened:
+            # events are ordered by their sequence.
             "occurred_at": _seconds(data.get("timestamp")) or datetime.now(tz=UTC),
+            "sequence": int(sequence) if str(sequence).isdigit() else None,
             "room_id": str(data.get("room_id", "")),
         }
         kind, extra = _event_meaning(event_type, detail, str(data.get("message", "")))
