@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
@@ -21,3 +22,14 @@ def _schedule(sender: Celery, **kwargs) -> None:
     sender.add_periodic_task(settings.RECDESK_RECONCILE_SECONDS, sender.signature("recordings.reconcile"))
     # Archive copies whose message was lost or whose worker died are started again.
     sender.add_periodic_task(60.0, sender.signature("recordings.archive_sweep"))
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs) -> None:
+    """Around each task, what Django does around each request: a connection past CONN_MAX_AGE, or
+    broken, is closed; a healthy one is kept for the next task. (Celery's own Django fixup closes
+    every connection around every task unless CELERY_DB_REUSE_MAX is set; see settings.py.)"""
+    from django.db import close_old_connections
+
+    close_old_connections()

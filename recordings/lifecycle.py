@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -844,13 +845,11 @@ def apply_delivery(delivery_id: int) -> str:
     Pending deliveries of the same task are applied in vendor-time order: an earlier one still
     pending is applied first.
     """
-    from recordings.vendors.registry import build_adapter
-
     delivery = CallbackDelivery.objects.select_related("app").get(pk=delivery_id)
     if delivery.outcome != DeliveryOutcome.PENDING:
         return delivery.outcome
     app = delivery.app
-    parsed = build_adapter(app).parse(bytes(delivery.raw_body), delivery.headers, delivery.query)
+    parsed = _parser(app).parse(bytes(delivery.raw_body), delivery.headers, delivery.query)
     event = next((e for e in parsed if e.delivery_key == delivery.delivery_key), None)
     if event is None:
         return _settle(delivery, DeliveryOutcome.ERROR, "the stored body no longer parses to this event")
@@ -859,10 +858,10 @@ def apply_delivery(delivery_id: int) -> str:
         return _settle(
             delivery, DeliveryOutcome.IGNORED, f"no recording with vendor task id {event.task_id!r}"
         )
-    if delivery.task_id != task.pk:
-        CallbackDelivery.objects.filter(pk=delivery.pk).update(task=task)
     if event.state is None and not event.segments:
-        return _settle(delivery, DeliveryOutcome.IGNORED, f"event {event.vendor_event} carries no state")
+        return _settle(
+            delivery, DeliveryOutcome.IGNORED, f"event {event.vendor_event} carries no state", task=task
+        )
     outcome = apply_observation(task.pk, Observation.from_event(event), CALLBACK)
     mapped = {
         "applied": DeliveryOutcome.APPLIED,
@@ -870,7 +869,25 @@ def apply_delivery(delivery_id: int) -> str:
         "stale": DeliveryOutcome.STALE,
         "illegal": DeliveryOutcome.STALE,
     }[outcome]
-    return _settle(delivery, mapped, outcome)
+    return _settle(delivery, mapped, outcome, task=task)
+
+
+# Adapters that only parse stored callbacks, kept per app for a few seconds as the webhook receiver
+# keeps its own: building one reads and decrypts the app's credentials.
+PARSER_CACHE_SECONDS = 10.0
+_parsers: dict[int, tuple[float, object]] = {}
+
+
+def _parser(app):
+    from recordings.vendors.registry import build_adapter
+
+    now = time.monotonic()
+    cached = _parsers.get(app.pk)
+    if cached and cached[0] > now:
+        return cached[1]
+    adapter = build_adapter(app)
+    _parsers[app.pk] = (now + PARSER_CACHE_SECONDS, adapter)
+    return adapter
 
 
 def _task_for_event(app, event: VendorEvent) -> RecordingTask | None:
@@ -895,9 +912,10 @@ def _task_by_intent(tasks, event: VendorEvent) -> RecordingTask | None:
     return tasks.filter(pk=int(suffix)).first() if suffix.isdigit() else None
 
 
-def _settle(delivery: CallbackDelivery, outcome: str, detail: str) -> str:
+def _settle(delivery: CallbackDelivery, outcome: str, detail: str, task: RecordingTask | None = None) -> str:
+    bound = {"task": task} if task is not None and delivery.task_id != task.pk else {}
     CallbackDelivery.objects.filter(pk=delivery.pk, outcome=DeliveryOutcome.PENDING).update(
-        outcome=outcome, outcome_detail=detail[:2000], applied_at=timezone.now()
+        outcome=outcome, outcome_detail=detail[:2000], applied_at=timezone.now(), **bound
     )
     return outcome
 
