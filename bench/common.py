@@ -393,9 +393,17 @@ class Sandbox(Process):
 class Worker(Process):
     """`celery worker` (threads pool) on the benchmark's own queue; with `beat` when asked."""
 
-    def __init__(self, workdir: Path, *, concurrency: int = 8, beat: bool = False, **env: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        concurrency: int = 8,
+        beat: bool = False,
+        loglevel: str = "WARNING",
+        **env: str,
+    ) -> None:
         argv = [
-            PY, "-m", "celery", "-A", "dashboard", "worker", "--loglevel", "WARNING",
+            PY, "-m", "celery", "-A", "dashboard", "worker", "--loglevel", loglevel,
             "--pool", "threads", "--concurrency", str(concurrency), "--queues", _QUEUE,
             "--without-mingle", "--without-gossip", "--without-heartbeat",
         ]  # fmt: skip
@@ -403,6 +411,15 @@ class Worker(Process):
             argv += ["--beat", "--schedule", str(workdir / "beat-schedule")]
         super().__init__("worker", argv, child_env(**env), workdir)
         self.wait_until(lambda: "ready" in self.log() or self._ping(), 90, "celery worker")
+
+    def task_runtimes(self) -> dict[str, list[float]]:
+        """Seconds each task took, by task name, from the worker's INFO log ("... succeeded in 0.01s")."""
+        import re
+
+        runtimes: dict[str, list[float]] = {}
+        for name, seconds in re.findall(r"Task ([\w.]+)\[[^\]]+\] succeeded in ([\d.]+)s", self.log()):
+            runtimes.setdefault(name, []).append(float(seconds))
+        return runtimes
 
     def _ping(self) -> bool:
         from dashboard.celery import app
