@@ -5,13 +5,15 @@ stopped, through the adapters, in waves, until the sandbox has emitted at least 
 The sandbox duplicates 30% of them, holds 30% back so that later ones overtake them, and drops 2%.
 They go to the real receiver under gunicorn; a real Celery worker (with beat, so the reconciler
 repairs what a dropped callback left undone) applies them. At the end:
-- lost: callbacks the receiver acknowledged that never reached a settled inbox row, or tasks with
-  fewer inbox rows than the distinct events the sandbox delivered to them;
-- double-applied: a state entered more often than the sandbox's truth entered it, or more pause
-  bands than the truth's pauses;
+- lost: callbacks the receiver acknowledged that never reached a settled inbox row, or were
+  settled as "ignored" for want of their recording, or tasks with fewer inbox rows than the
+  distinct events the sandbox delivered to them;
+- double-applied: a state entered more often than the sandbox's truth entered it, more pause bands
+  than the truth's pauses, or one file stored twice;
 - wrong final state: tasks whose observed state differs from the sandbox's truth.
 
-Run alone: `python bench/callbacks.py`.
+Run alone: `python bench/callbacks.py`; `BENCH_SMOKE_CALLBACKS=1000` stops after the first wave
+that reaches 1,000 callbacks (each wave: 300 recordings, about 1,000 callbacks), to iterate.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ def run() -> Result:
             workdir,
             concurrency=CONCURRENCY,
             beat=True,
+            loglevel="INFO",  # each task's run time, for the apply-time rows
             RECDESK_RECONCILE_SECONDS="1",
             RECDESK_SWEEP_SECONDS="5",
         )
@@ -170,6 +173,7 @@ def run() -> Result:
             time.sleep(2)
         wall = time.perf_counter() - started
         rss = common.peak_rss_mb(worker.pid)
+        runtimes = worker.task_runtimes()
     finally:
         if worker:
             worker.stop()
@@ -183,6 +187,10 @@ def run() -> Result:
     # An inbox row is bound to its task only when applied, so unsettled rows are found by app.
     unsettled = CallbackDelivery.objects.filter(
         app__in=apps.values(), signature_ok=True, outcome__in=["pending", "error"]
+    ).count()
+    # An event settled as "ignored" because no recording was found for it is lost as well.
+    unbound = CallbackDelivery.objects.filter(
+        app__in=apps.values(), outcome="ignored", outcome_detail__startswith="no recording"
     ).count()
     rows_per_task = Counter(
         CallbackDelivery.objects.filter(app__in=apps.values(), signature_ok=True).values_list(
@@ -198,7 +206,7 @@ def run() -> Result:
         }
         if rows_per_task.get(vendor_id, 0) < len(delivered):
             short += len(delivered) - rows_per_task.get(vendor_id, 0)
-    lost = unsettled + short
+    lost = unsettled + unbound + short
     # Double-applied: a state entered more often than the truth entered it, or extra pause bands.
     entered = Counter()
     for task_id, after in AuditEvent.objects.filter(task_id__in=pks, action="observed").values_list(
@@ -210,6 +218,13 @@ def run() -> Result:
     from recordings.models import Segment
 
     files = Counter(Segment.objects.filter(task_id__in=pks).values_list("task_id", flat=True))
+    # A file stored twice (by a callback and a query naming it differently) is applied twice too.
+    stored = Counter(
+        Segment.objects.filter(task_id__in=pks).values_list(
+            "task_id", "user_id", "kind", "format", "offset_ms"
+        )
+    )
+    double_files = sum(n - 1 for n in stored.values() if n > 1)
     for vendor_id, item in truth.items():
         task = by_vendor_id.get(vendor_id)
         if task is None:
@@ -230,7 +245,15 @@ def run() -> Result:
         f"{len(pks):,} recordings"
     )
     result.add("callbacks lost", lost, "", goal="0", passed=lost == 0, note=note)
-    result.add("callbacks double-applied", double, "", goal="0", passed=double == 0)
+    double += double_files
+    result.add(
+        "callbacks double-applied",
+        double,
+        "",
+        goal="0",
+        passed=double == 0,
+        note=f"{double_files} files stored twice",
+    )
     result.add(
         "tasks whose final state differs from the sandbox",
         wrong_state,
@@ -240,6 +263,18 @@ def run() -> Result:
         note=f"{wrong_files} with fewer files than the sandbox",
     )
     result.add("wall time, first start to all settled", wall, "s")
+    for names, label in (
+        (["recordings.apply_deliveries"], "apply one callback"),
+        (["recordings.poll_tasks", "recordings.poll_task"], "one poll"),
+    ):
+        seconds = [s for name in names for s in runtimes.get(name, [])]
+        if seconds:
+            result.add(
+                f"worker time to {label}: median",
+                common.median(seconds) * 1000,
+                "ms",
+                note=f"p95 {common.percentile(seconds, 95) * 1000:.1f} ms, {len(seconds):,} runs",
+            )
     result.add(
         "peak RSS of the Celery worker", rss, "MB", goal="< 300 MB", passed=rss is not None and rss < 300
     )

@@ -401,9 +401,17 @@ class Sandbox(Process):
 class Worker(Process):
     """`celery worker` (threads pool) on the benchmark's own queue; with `beat` when asked."""
 
-    def __init__(self, workdir: Path, *, concurrency: int = 8, beat: bool = False, **env: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        concurrency: int = 8,
+        beat: bool = False,
+        loglevel: str = "WARNING",
+        **env: str,
+    ) -> None:
         argv = [
-            PY, "-m", "celery", "-A", "dashboard", "worker", "--loglevel", "WARNING",
+            PY, "-m", "celery", "-A", "dashboard", "worker", "--loglevel", loglevel,
             "--pool", "threads", "--concurrency", str(concurrency), "--queues", _QUEUE,
             "--without-mingle", "--without-gossip", "--without-heartbeat",
         ]  # fmt: skip
@@ -411,6 +419,20 @@ class Worker(Process):
             argv += ["--beat", "--schedule", str(workdir / "beat-schedule")]
         super().__init__("worker", argv, child_env(**env), workdir)
         self.wait_until(lambda: "ready" in self.log() or self._ping(), 90, "celery worker")
+
+    def task_runtimes(self) -> dict[str, list[float]]:
+        """Seconds per item of work, by task name, from the worker's INFO log ("... succeeded in
+        0.05s: 3"). A batch task's time is shared by the items its result counts (an int, or the
+        sum of a dict of counts)."""
+        import re
+
+        runtimes: dict[str, list[float]] = {}
+        pattern = r"Task ([\w.]+)\[[^\]]+\] succeeded in ([\d.]+)s: ([^\n]*)"
+        for name, seconds, result in re.findall(pattern, self.log()):
+            counts = [int(n) for n in re.findall(r"(?:^|: )(\d+)(?=[,}]|$)", result.strip())]
+            items = sum(counts) if counts else 1
+            runtimes.setdefault(name, []).append(float(seconds) / max(items, 1))
+        return runtimes
 
     def _ping(self) -> bool:
         from dashboard.celery import app

@@ -34,8 +34,9 @@ def _schedule(sender: Celery, **kwargs) -> None:
 @task_prerun.connect
 @task_postrun.connect
 def _close_old_connections(**kwargs) -> None:
-    """What Django does around a request: drop this thread's connection if it broke or outlived
-    CONN_MAX_AGE, keep it otherwise (settings.CELERY_DB_REUSE_MAX stops Celery closing it each time)."""
+    """Around each task, what Django does around each request: a connection past CONN_MAX_AGE, or
+    broken, is closed; a healthy one is kept for the next task. (Celery's own Django fixup closes
+    every connection around every task unless CELERY_DB_REUSE_MAX is set; see settings.py.)"""
     from django.db import close_old_connections
 
     close_old_connections()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -578,11 +579,16 @@ class Observation:
     segments: tuple[SegmentInfo, ...] = ()
     error_code: str = ""
     error_message: str = ""
-    # Events are ordered by vendor time; a query answer describes "now" and is never stale.
+    # Events are ordered by vendor time, or by the vendor's sequence where it has one. A query
+    # answer describes "now"; `asked_at` (our clock) is when the question was sent (_is_stale).
     ordered: bool = False
+    sequence: int | None = None
+    asked_at: datetime | None = None
 
     @classmethod
-    def from_status(cls, status: VendorStatus, at: datetime | None = None) -> Observation:
+    def from_status(
+        cls, status: VendorStatus, at: datetime | None = None, asked_at: datetime | None = None
+    ) -> Observation:
         return cls(
             state=status.state,
             vendor_state=status.vendor_state,
@@ -594,6 +600,7 @@ class Observation:
             segments=status.segments,
             error_code=status.error_code,
             error_message=status.error_message,
+            asked_at=asked_at,
         )
 
     @classmethod
@@ -610,6 +617,7 @@ class Observation:
             error_code=event.error_code,
             error_message=event.error_message,
             ordered=True,
+            sequence=event.sequence,
         )
 
 
@@ -627,13 +635,42 @@ def apply_observation(task_id: int, obs: Observation, actor: Actor) -> str:
     return outcome
 
 
+PAUSE_CYCLE = frozenset({S.RECORDING, S.PAUSED})
+
+
+def _is_stale(task: RecordingTask, obs: Observation) -> bool:
+    """Older than what the task already reflects.
+
+    A callback is older than the newest applied one by the vendor's sequence where it has one
+    (ZEGO stamps a callback when it sends it, so a retried or held-back one looks new), else by
+    its event time. A query answer is "now" at the vendor when it answered, but it is applied
+    later: if the state moved after the question was asked (a callback, or another poll's
+    answer, came in between), the answer may be older than that move, and must not move the
+    task back along the one cycle of TRANSITIONS, recording <-> paused. Both times are ours.
+    Moves out of the cycle are facts that stay true, and need no order."""
+    if obs.ordered:
+        if obs.sequence is not None and task.last_event_sequence is not None:
+            return obs.sequence < task.last_event_sequence
+        return bool(obs.occurred_at and task.last_event_at and obs.occurred_at < task.last_event_at)
+    return bool(
+        obs.asked_at
+        and obs.state in PAUSE_CYCLE
+        and task.observed_state in PAUSE_CYCLE
+        and task.state_changed_at > obs.asked_at
+    )
+
+
 def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
     now = timezone.now()
-    if obs.ordered and obs.occurred_at and task.last_event_at and obs.occurred_at < task.last_event_at:
+    if _is_stale(task, obs):
         return "stale"
     updates: dict = {}
     if obs.ordered and obs.occurred_at:
         updates["last_event_at"] = obs.occurred_at
+    if obs.sequence is not None and (
+        task.last_event_sequence is None or obs.sequence > task.last_event_sequence
+    ):
+        updates["last_event_sequence"] = obs.sequence
     if obs.started_at and obs.started_at != task.started_at:
         # The vendor's own statement of when recording began wins over our inference from the time
         # we first heard it was recording (which may come from another clock, e.g. a callback stamp).
@@ -849,13 +886,11 @@ def apply_delivery(delivery_id: int) -> str:
     Pending deliveries of the same task are applied in vendor-time order: an earlier one still
     pending is applied first.
     """
-    from recordings.vendors.registry import build_adapter
-
     delivery = CallbackDelivery.objects.select_related("app").get(pk=delivery_id)
     if delivery.outcome != DeliveryOutcome.PENDING:
         return delivery.outcome
     app = delivery.app
-    parsed = build_adapter(app).parse(bytes(delivery.raw_body), delivery.headers, delivery.query)
+    parsed = _parser(app).parse(bytes(delivery.raw_body), delivery.headers, delivery.query)
     event = next((e for e in parsed if e.delivery_key == delivery.delivery_key), None)
     if event is None:
         return _settle(delivery, DeliveryOutcome.ERROR, "the stored body no longer parses to this event")
@@ -864,10 +899,10 @@ def apply_delivery(delivery_id: int) -> str:
         return _settle(
             delivery, DeliveryOutcome.IGNORED, f"no recording with vendor task id {event.task_id!r}"
         )
-    if delivery.task_id != task.pk:
-        CallbackDelivery.objects.filter(pk=delivery.pk).update(task=task)
     if event.state is None and not event.segments:
-        return _settle(delivery, DeliveryOutcome.IGNORED, f"event {event.vendor_event} carries no state")
+        return _settle(
+            delivery, DeliveryOutcome.IGNORED, f"event {event.vendor_event} carries no state", task=task
+        )
     outcome = apply_observation(task.pk, Observation.from_event(event), CALLBACK)
     mapped = {
         "applied": DeliveryOutcome.APPLIED,
@@ -875,7 +910,25 @@ def apply_delivery(delivery_id: int) -> str:
         "stale": DeliveryOutcome.STALE,
         "illegal": DeliveryOutcome.STALE,
     }[outcome]
-    return _settle(delivery, mapped, outcome)
+    return _settle(delivery, mapped, outcome, task=task)
+
+
+# Adapters that only parse stored callbacks, kept per app for a few seconds as the webhook receiver
+# keeps its own: building one reads and decrypts the app's credentials.
+PARSER_CACHE_SECONDS = 10.0
+_parsers: dict[int, tuple[float, object]] = {}
+
+
+def _parser(app):
+    from recordings.vendors.registry import build_adapter
+
+    now = time.monotonic()
+    cached = _parsers.get(app.pk)
+    if cached and cached[0] > now:
+        return cached[1]
+    adapter = build_adapter(app)
+    _parsers[app.pk] = (now + PARSER_CACHE_SECONDS, adapter)
+    return adapter
 
 
 def _task_for_event(app, event: VendorEvent) -> RecordingTask | None:
@@ -900,9 +953,10 @@ def _task_by_intent(tasks, event: VendorEvent) -> RecordingTask | None:
     return tasks.filter(pk=int(suffix)).first() if suffix.isdigit() else None
 
 
-def _settle(delivery: CallbackDelivery, outcome: str, detail: str) -> str:
+def _settle(delivery: CallbackDelivery, outcome: str, detail: str, task: RecordingTask | None = None) -> str:
+    bound = {"task": task} if task is not None and delivery.task_id != task.pk else {}
     CallbackDelivery.objects.filter(pk=delivery.pk, outcome=DeliveryOutcome.PENDING).update(
-        outcome=outcome, outcome_detail=detail[:2000], applied_at=timezone.now()
+        outcome=outcome, outcome_detail=detail[:2000], applied_at=timezone.now(), **bound
     )
     return outcome
 
@@ -979,6 +1033,7 @@ def _reconcile(task: RecordingTask) -> str:
         _schedule_next_poll(task, changed=False)
         return "not started"
     adapter = build_adapter(task.app, task=task, config=cached_app_config(task.app))
+    asked_at = timezone.now()
     try:
         status = adapter.query(_ref(task))
     except VendorError as exc:
@@ -989,7 +1044,9 @@ def _reconcile(task: RecordingTask) -> str:
         return f"query failed: {exc.code}"
     before = task.observed_state
     outcome = apply_observation(
-        task.pk, Observation.from_status(status, at=adapter.http.last_server_time), RECONCILER
+        task.pk,
+        Observation.from_status(status, at=adapter.http.last_server_time, asked_at=asked_at),
+        RECONCILER,
     )
     # Only what apply_observation may have changed: a plain refresh_from_db() would also drop the
     # cached app, and _enforce_max_duration would query it again.

@@ -176,6 +176,9 @@ class RecordingTask(models.Model):
     state_changed_at = models.DateTimeField(default=timezone.now)
     # Vendor time of the newest applied event: older events never move state backwards.
     last_event_at = models.DateTimeField(null=True, blank=True)
+    # The vendor's sequence number of the newest applied callback, where its callbacks carry one
+    # (ZEGO): their timestamp is when a callback was sent, so a retry or a late one looks new.
+    last_event_sequence = models.BigIntegerField(null=True, blank=True)
     # Pauses on the wall clock, as [[start_ms, end_ms or null], ...] from started_at.
     pause_intervals = models.JSONField(default=list, blank=True)
     # Reconciler bookkeeping: when to query the vendor next, and how many polls in a row found nothing new.

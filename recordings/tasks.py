@@ -132,14 +132,49 @@ def sweep_outbox() -> dict[str, int]:
     )
     for pk in commands:
         dispatch_command(pk)
-    deliveries = list(
-        CallbackDelivery.objects.filter(outcome=DeliveryOutcome.PENDING, received_at__lt=stale).values_list(
-            "pk", flat=True
-        )[:500]
-    )
-    if deliveries:
-        dispatch_deliveries(deliveries)
+    deliveries = _lost_deliveries(now)
+    for start in range(0, len(deliveries), DELIVERY_BATCH):
+        dispatch_deliveries(deliveries[start : start + DELIVERY_BATCH])
     return {"commands": len(commands), "deliveries": len(deliveries)}
+
+
+# Re-enqueued callbacks per message: spread over the worker's threads, not one long batch.
+DELIVERY_BATCH = 50
+
+
+def _lost_deliveries(now) -> list[int]:
+    """Pending callbacks whose message was lost, not merely waiting behind others. Every delivery's
+    message was published when it was stored, and the queue is worked through in order: a pending
+    one is lost if the worker has settled deliveries stored well after it, or if nothing waits in
+    the queue. Re-enqueueing the whole backlog every sweep instead multiplied the worker's load
+    when it fell behind (bench/callbacks.py)."""
+    grace = timedelta(seconds=settings.RECDESK_REDISPATCH_SECONDS)
+    pending = CallbackDelivery.objects.filter(outcome=DeliveryOutcome.PENDING, received_at__lt=now - grace)
+    if _queued_messages():
+        frontier = (
+            CallbackDelivery.objects.exclude(outcome=DeliveryOutcome.PENDING)
+            .order_by("-received_at")
+            .values_list("received_at", flat=True)
+            .first()
+        )
+        if frontier is None:
+            return []
+        pending = pending.filter(received_at__lt=frontier - grace)
+    return list(pending.values_list("pk", flat=True)[:500])
+
+
+def _queued_messages() -> int:
+    """Messages waiting in our queue (0 if the broker cannot tell, so the sweep errs to re-enqueue)."""
+    from dashboard.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            return conn.default_channel.queue_declare(
+                queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+            ).message_count
+    except Exception:  # noqa: BLE001 - any broker trouble: fall back to re-enqueueing
+        log.info("broker queue length unknown; pending callbacks are enqueued again", exc_info=True)
+        return 0
 
 
 def after_finished(task_id: int) -> None:

@@ -298,6 +298,9 @@ class VendorEvent:
     room_id: str = ""
     error_code: str = ""
     error_message: str = ""
+    # The vendor's per-recording event counter, where it has one (ZEGO): orders events whose
+    # timestamp tells when they were sent rather than when they happened.
+    sequence: int | None = None
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ STATES: dict[int, State] = {
 
 # RecordFiles[].Status: 1 recording, 2 uploading, 3 uploaded, 4 on ZEGO's backup storage (3 days),
 # 5 upload failed. Only 1 and 2 mean the files are not settled yet.
-FILE_PENDING = {1, 2}
+FILE_RECORDING = 1
+FILE_PENDING = {FILE_RECORDING, 2}
 
 # Callback event_type 2 detail.quit_reason (end-callback.md). 3 and 4 are ZEGO's automatic stops
 # (idle, MaxRecordTime): files still upload, so they end the recording rather than fail it.
@@ -277,6 +278,10 @@ def _segments(files: list[Mapping[str, Any]], *, mixed: bool | None, snake: bool
     for entry in files:
         file_format = str(get(entry, "OutputFileFormat", "output_file_format") or "").lower()
         if file_format == "jpg":
+            continue
+        if get(entry, "Status", "status") == FILE_RECORDING:
+            # Still being written: its length grows and its FileId is not the final file's, so
+            # storing it would leave a second, shorter copy beside the final file.
             continue
         stream_id = str(get(entry, "StreamId", "stream_id") or "")
         is_mixed = stream_id.startswith(MIX_STREAM_PREFIX) if mixed is None else mixed
@@ -703,11 +708,15 @@ class ZegoAdapter:
         detail = data.get("detail") or {}
         # ZEGO's retries resend the event with its sequence; nonce and timestamp may be new.
         delivery_key = f"{task_id}:{event_type}:{data.get('sequence', data.get('nonce', ''))}"
+        sequence = data.get("sequence")
         common = {
             "delivery_key": delivery_key,
             "vendor_event": str(event_type),
             "task_id": task_id,
+            # The timestamp is when this attempt was signed and sent, not when the event happened:
+            # events are ordered by their sequence.
             "occurred_at": _seconds(data.get("timestamp")) or datetime.now(tz=UTC),
+            "sequence": int(sequence) if str(sequence).isdigit() else None,
             "room_id": str(data.get("room_id", "")),
         }
         kind, extra = _event_meaning(event_type, detail, str(data.get("message", "")))

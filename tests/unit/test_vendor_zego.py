@@ -159,6 +159,18 @@ def test_snapshots_are_not_segments():
     assert (segment.file_id, segment.kind, segment.started_at_ms) == ("a.mp4", SegmentKind.CAMERA, 7)
 
 
+def test_a_file_still_being_recorded_is_not_a_segment_yet():
+    """A query while recording lists the open file (Status 1) with a length that still grows; the
+    final file comes later, and storing both made one file twice (bench/callbacks.py)."""
+    files = [{"UserId": "", "StreamId": "mix_r", "FileId": "open", "OutputFileFormat": "mp4", "Duration": 2000,
+              "MediaTrackType": 3, "BeginTimestamp": 7, "Status": 1},
+             {"UserId": "", "StreamId": "mix_r", "FileId": "done", "OutputFileFormat": "mp4", "Duration": 6000,
+              "MediaTrackType": 3, "BeginTimestamp": 1, "Status": 3}]  # fmt: skip
+    adapter, _ = _adapter(_answer({"Status": 2, "RecordFiles": files}))
+    [segment] = adapter.query(TaskRef("T", "r", Mode.MIXED)).segments
+    assert (segment.file_id, segment.duration_ms) == ("done", 6000)
+
+
 def test_check_connection_reports_what_zego_said():
     adapter, _ = _adapter(contract.FakeVendor())
     assert "0" in adapter.check_connection()
