@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 # A copy that reported no progress this long is taken to be dead; another worker may claim it.
 LEASE = timedelta(minutes=2)
+# A pending file enqueued longer ago than this lost its message (a broker hiccup, a purged queue).
+REQUEUE_AFTER = timedelta(minutes=10)
 PROGRESS_EVERY_SECONDS = 1.0
 CHUNK = 256 * 1024
 # Broken connections resumed within one attempt before the attempt gives up (Celery retries it).
@@ -183,10 +185,13 @@ def to_archive(segments, *, include_failed: bool = True):
 
 def pending_tasks(limit: int = 1000) -> list[int]:
     """Finished recordings with a file never tried or abandoned mid-copy (for the sweeper and
-    `manage.py archive --all-pending`). Failed files wait for a person: their retries are spent."""
+    `manage.py archive --all-pending`). Failed files wait for a person: their retries are spent.
+    A file whose copy was enqueued within REQUEUE_AFTER is waiting in the queue, not lost: sweeping
+    it again would only pile duplicate messages onto a busy worker (bench/callbacks.py)."""
+    queued = Q(archive_status=ArchiveStatus.PENDING, archive_queued_at__gte=timezone.now() - REQUEUE_AFTER)
     segments = to_archive(
         Segment.objects.filter(task__observed_state=ObservedState.FINISHED), include_failed=False
-    )
+    ).exclude(queued)
     return list(segments.order_by("task_id").values_list("task_id", flat=True).distinct()[:limit])
 
 

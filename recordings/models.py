@@ -241,6 +241,8 @@ class Segment(models.Model):
     archive_attempts = models.PositiveIntegerField(default=0)
     archive_started_at = models.DateTimeField(null=True, blank=True)
     archive_progress_at = models.DateTimeField(null=True, blank=True)
+    # When a copy was last enqueued: the sweeper leaves a file whose message is still waiting alone.
+    archive_queued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

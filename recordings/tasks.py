@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError
 
 from recordings import lifecycle
 from recordings.choices import CommandStatus, DeliveryOutcome
-from recordings.models import CallbackDelivery, VendorCommand
+from recordings.models import CallbackDelivery, Segment, VendorCommand
 from recordings.vendors.base import VendorError
 
 log = logging.getLogger(__name__)
@@ -201,11 +201,14 @@ ARCHIVE_MAX_RETRIES = 8
 def dispatch_archive(segment_ids: list[int]) -> None:
     """Enqueue copies after their transaction committed; if the broker is down they stay pending
     for the sweeper."""
+    sent: list[int] = []
     try:
         for segment_id in segment_ids:
             archive_segment.delay(segment_id)
+            sent.append(segment_id)
     except OperationalError:
         log.warning("broker unavailable: %s file(s) wait for the archive sweeper", len(segment_ids))
+    Segment.objects.filter(pk__in=sent).update(archive_queued_at=timezone.now())
 
 
 @shared_task(name="recordings.archive_recording", acks_late=True)

@@ -540,3 +540,19 @@ def test_in_place_keys_are_taken_only_from_urls_under_the_targets_bucket():
     local = StorageTarget(provider="local", bucket="rec")
     assert archiving.in_place_key("http://st.example:9000/base/rec/a.mp4", local) == ""
     assert archiving.in_place_key("http://st.example:9000/base/rec/a.mp4", None) == ""
+
+
+def test_the_sweeper_leaves_files_whose_copy_waits_in_the_queue_and_takes_lost_ones(people):
+    waiting = finished_task(people["teacher"])
+    add_segment(waiting, "http://127.0.0.1:9/w.mp4")
+    lost = finished_task(people["teacher"])
+    add_segment(lost, "http://127.0.0.1:9/l.mp4")
+    never = finished_task(people["teacher"])
+    add_segment(never, "http://127.0.0.1:9/n.mp4")
+    now = timezone.now()
+    Segment.objects.filter(task=waiting).update(archive_queued_at=now - timedelta(minutes=1))
+    Segment.objects.filter(task=lost).update(
+        archive_queued_at=now - archiving.REQUEUE_AFTER - timedelta(minutes=1)
+    )
+
+    assert sorted(archiving.pending_tasks()) == sorted([lost.pk, never.pk])
