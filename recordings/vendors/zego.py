@@ -266,10 +266,11 @@ def _segments(files: list[Mapping[str, Any]], *, mixed: bool | None, snake: bool
     the mode) the stream id RecDesk gave the mix tells. ZEGO cannot tell a screen share from a camera:
     both are the user's streams, so both are `camera`. Snapshots (jpg) are not recordings.
 
-    A file still being recorded or uploaded (Status 1, 2) keeps its FileId and is listed with its
-    Duration so far, so a live class shows it growing; it is not yet an object in the storage, so
-    it gets no URL and no size (nothing to play or archive yet). The answer after its upload
-    (Status 3, 4) brings them, and the lifecycle lets the most complete answer win."""
+    A file still being recorded (Status 1) is left out: its length still grows and the documents do
+    not promise its FileId is the final file's, so storing it could leave a second, shorter copy.
+    A file being uploaded (Status 2) is listed without URL and size, as it is not an object in the
+    storage yet (nothing to play or archive); the answer after its upload (Status 3, 4) brings
+    them, and the lifecycle lets the most complete answer win."""
 
     def get(entry: Mapping[str, Any], pascal: str, snake_name: str) -> Any:
         return entry.get(snake_name if snake else pascal)
@@ -280,8 +281,6 @@ def _segments(files: list[Mapping[str, Any]], *, mixed: bool | None, snake: bool
         if file_format == "jpg":
             continue
         if get(entry, "Status", "status") == FILE_RECORDING:
-            # Still being written: its length grows and its FileId is not the final file's, so
-            # storing it would leave a second, shorter copy beside the final file.
             continue
         stream_id = str(get(entry, "StreamId", "stream_id") or "")
         is_mixed = stream_id.startswith(MIX_STREAM_PREFIX) if mixed is None else mixed
