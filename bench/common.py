@@ -330,21 +330,13 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 class Gunicorn(Process):
-    def __init__(
-        self,
-        workdir: Path,
-        *,
-        workers: int = 1,
-        threads: int = 1,
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, workdir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         argv = [
             PY, "-m", "gunicorn", "dashboard.wsgi:application",
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(workers),
-            "--worker-class", "gthread" if threads > 1 else "sync",
-            "--threads", str(threads),
+            "--worker-class", "sync",
             "--backlog", "2048",
             "--timeout", "120",
             "--log-level", "warning",

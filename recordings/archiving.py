@@ -109,10 +109,16 @@ def file_name(segment: Segment) -> str:
     return f"file.{SAFE_NAME.sub('', segment.format) or 'bin'}"
 
 
+def copy_root(task_id: int) -> str:
+    """Where in the archive a task's copies go (under the target's prefix). A file of the task
+    archived under another key is the vendor's own upload, verified in place (selectors tell them
+    apart by it)."""
+    return f"recdesk/{task_id}/"
+
+
 def copy_folder(task_id: int, segment_id: int) -> str:
-    """The folder of a copied file's key (HLS slices stay together in it). A file archived under
-    another key is the vendor's own upload, verified in place (selectors tell them apart by it)."""
-    return f"recdesk/{task_id}/{segment_id}/"
+    """The folder of a copied file's key: HLS slices stay together in it."""
+    return f"{copy_root(task_id)}{segment_id}/"
 
 
 def archive_key(segment: Segment, target: StorageTarget | None, name: str) -> str:

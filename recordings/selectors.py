@@ -33,13 +33,13 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, Concat, Least, Now
+from django.db.models.functions import Coalesce, Least, Now
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dashboard.roles import role_flags
-from recordings.archiving import copy_folder
+from recordings.archiving import copy_root
 from recordings.choices import (
     ACTIVE_STATES,
     ArchiveStatus,
@@ -386,25 +386,6 @@ class ArchiveProgress:
         ]
 
 
-# An archived file whose key is not in its copy folder (archiving.copy_folder) was verified in place.
-_IN_PLACE = Case(
-    When(
-        Q(archive_status=ArchiveStatus.ARCHIVED)
-        & ~Q(
-            archived_key__contains=Concat(
-                Value("recdesk/"),
-                Cast("task_id", TextField()),
-                Value("/"),
-                Cast("id", TextField()),
-                Value("/"),
-                output_field=TextField(),
-            )
-        ),
-        then=Value(True),
-    ),
-    default=Value(False),
-    output_field=BooleanField(),
-)
 # A file's size as known: the vendor's figure, or what was copied once archived.
 _KNOWN_BYTES = Case(
     When(size_bytes__gt=0, then=F("size_bytes")),
@@ -418,6 +399,19 @@ _COPIED_BYTES = Case(
     default=Value(0),
     output_field=BigIntegerField(),
 )
+
+
+def _in_place(task_id: int) -> Case:
+    """An archived file whose key is outside the task's copies (archiving.copy_root) was verified
+    in place."""
+    return Case(
+        When(
+            Q(archive_status=ArchiveStatus.ARCHIVED) & ~Q(archived_key__contains=copy_root(task_id)),
+            then=Value(True),
+        ),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
 
 
 def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> ArchiveProgress:
@@ -435,7 +429,7 @@ def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> Arc
         output_field=TextField(),
     )
     totals = (
-        files.annotate(reason=reason, in_place=_IN_PLACE)
+        files.annotate(reason=reason, in_place=_in_place(task.pk))
         .values("archive_status", "reason", "in_place")
         .annotate(
             n=Count("pk"), known=Sum(_KNOWN_BYTES), done=Sum(_COPIED_BYTES), started=no_time, moved=no_time
@@ -545,7 +539,7 @@ def _archive_row(row: tuple, task_id: int, now: datetime) -> ArchiveRow:
         )
         if fresh:
             rate = done_bytes / (end - started).total_seconds()
-    in_place = status == ArchiveStatus.ARCHIVED and copy_folder(task_id, pk) not in key
+    in_place = status == ArchiveStatus.ARCHIVED and copy_root(task_id) not in key
     return ArchiveRow(
         pk, user_id, kind, offset, known, done_bytes, status, error, attempts, percent, rate, key, in_place
     )

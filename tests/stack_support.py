@@ -6,8 +6,10 @@ share one worker per session instead of each starting its own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -76,6 +78,9 @@ class Worker:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group: the embedded beat is a child process, which a signal to the
+            # worker alone would leave running after the session (seen after CI runs).
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -88,17 +93,23 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no chance to finish or acknowledge anything."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
+        self._signal_group(signal.SIGKILL)
+        if self.process:
             self.process.wait()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
+        self.kill()  # whatever of the group is left, beat included
+
+    def _signal_group(self, sig: int) -> None:
+        if self.process:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
