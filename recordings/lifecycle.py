@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -836,16 +835,15 @@ def _store_segments(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> N
         )
         for info in segments
     ]
-    # Vendors list a file while it is still being written (ZEGO file Status 1) and again once it
-    # is final. Every listing is kept rather than only finished files, so the class page shows a
-    # live file growing. A file is one row by (task, vendor_file_id); each listing merges into it
-    # field by field, keeping the most complete value (the longest duration and size, a URL once
-    # known), so the final answer wins in whatever order answers are applied: a stale query applied
-    # after the upload callback cannot shorten the file again. A duration that is only an upper
-    # bound (Agora's last file of a lane, ended by the answer's time) keeps the smallest bound
-    # instead: a later answer's bound only adds the time it came later. A row being archived or
-    # archived is left alone: its copy was made from what it says. The caller holds the task's
-    # row lock, so reading then writing the rows is safe.
+    # Vendors list a file again as it progresses (ZEGO: uploading without a URL, then uploaded;
+    # Agora: each answer ends a lane's last file at its own time). A file is one row by
+    # (task, vendor_file_id); each listing merges into it field by field, keeping the most complete
+    # value (the longest duration and size, a URL once known), so the final answer wins in whatever
+    # order answers are applied: a stale query applied after the upload callback cannot shorten the
+    # file again. A duration that is only an upper bound (Agora's last file of a lane, ended by the
+    # answer's time) keeps the smallest bound instead: a later answer's bound only adds the time it
+    # came later. A row being archived or archived is left alone: its copy was made from what it
+    # says. The caller holds the task's row lock, so reading then writing the rows is safe.
     stored = {
         s.vendor_file_id: s
         for s in Segment.objects.filter(task=task, vendor_file_id__in=[r.vendor_file_id for r in rows])
@@ -913,22 +911,12 @@ def apply_delivery(delivery_id: int) -> str:
     return _settle(delivery, mapped, outcome, task=task)
 
 
-# Adapters that only parse stored callbacks, kept per app for a few seconds as the webhook receiver
-# keeps its own: building one reads and decrypts the app's credentials.
-PARSER_CACHE_SECONDS = 10.0
-_parsers: dict[int, tuple[float, object]] = {}
-
-
 def _parser(app):
-    from recordings.vendors.registry import build_adapter
+    """An adapter to parse a stored callback, from the app's cached config: a fresh one reads and
+    decrypts the app's credentials, for every callback of a busy app."""
+    from recordings.vendors.registry import build_adapter, cached_app_config
 
-    now = time.monotonic()
-    cached = _parsers.get(app.pk)
-    if cached and cached[0] > now:
-        return cached[1]
-    adapter = build_adapter(app)
-    _parsers[app.pk] = (now + PARSER_CACHE_SECONDS, adapter)
-    return adapter
+    return build_adapter(app, config=cached_app_config(app))
 
 
 def _task_for_event(app, event: VendorEvent) -> RecordingTask | None:
