@@ -39,6 +39,7 @@ from recordings.choices import (
 from recordings.models import AuditEvent, CallbackDelivery, RecordingTask, Segment, VendorCall, VendorCommand
 from recordings.storage import object_url
 from recordings.vendors.base import (
+    EventKind,
     SegmentInfo,
     StartSpec,
     StorageSpec,
@@ -583,6 +584,8 @@ class Observation:
     ordered: bool = False
     sequence: int | None = None
     asked_at: datetime | None = None
+    # The vendor's "recording began" event: news only to a task still starting.
+    starts_recording: bool = False
 
     @classmethod
     def from_status(
@@ -617,6 +620,7 @@ class Observation:
             error_message=event.error_message,
             ordered=True,
             sequence=event.sequence,
+            starts_recording=event.kind == EventKind.STARTED,
         )
 
 
@@ -689,6 +693,11 @@ def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
         and not _capabilities(task).reports_pause
     ):
         # This vendor's query says "recording" during a pause too; only a resume answer ends a pause.
+        new = None
+    if obs.starts_recording and task.observed_state != S.STARTING:
+        # Callbacks arrive late: a poll may have seen the recording paused already, and its start
+        # event, applied after that, is old news, not a resume (bench/callbacks.py: 28 tasks entered
+        # "recording" twice this way in one 10,000-callback run).
         new = None
     if new and new != task.observed_state:
         if new not in TRANSITIONS[task.observed_state]:
