@@ -14,14 +14,14 @@ No vendor call ever happens while a row lock is held.
 from __future__ import annotations
 
 import logging
-import random
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import DurationField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Least, Power, Random
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -627,6 +627,11 @@ class Observation:
 def apply_observation(task_id: int, obs: Observation, actor: Actor) -> str:
     """Move observed state as the vendor says, if the move is legal and not stale. Returns an outcome:
     "applied", "unchanged", "stale" or "illegal". Segments are stored idempotently in every case."""
+    return _apply(task_id, obs, actor)[0]
+
+
+def _apply(task_id: int, obs: Observation, actor: Actor) -> tuple[str, RecordingTask]:
+    """`apply_observation`, also returning the task as the observation left it."""
     with transaction.atomic():
         task = (
             RecordingTask.objects.select_for_update(of=("self",))
@@ -635,7 +640,7 @@ def apply_observation(task_id: int, obs: Observation, actor: Actor) -> str:
         )
         outcome = _transition(task, obs, actor)
         _store_segments(task, obs.segments)
-    return outcome
+    return outcome, task
 
 
 PAUSE_CYCLE = frozenset({S.RECORDING, S.PAUSED})
@@ -664,9 +669,42 @@ def _is_stale(task: RecordingTask, obs: Observation) -> bool:
 
 
 def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
+    outcome, updates = _changes(task, obs)
+    if outcome == "illegal":
+        log.info(
+            "task %s: ignoring %s -> %s from %s (not a legal move)",
+            task.pk,
+            task.observed_state,
+            obs.state,
+            actor.type,
+        )
+    if not updates:
+        return outcome
+    new = updates.get("observed_state")
+    updates["version"] = F("version") + 1
+    RecordingTask.objects.filter(pk=task.pk).update(**updates)
+    if outcome == "applied":
+        _audit(
+            actor,
+            "observed",
+            task,
+            {"observed": task.observed_state},
+            {"observed": new, "vendor_state": obs.vendor_state},
+            detail=obs.finish_detail or obs.error_message,
+        )
+        if new == S.FINISHED:
+            _on_finished(task)
+    for key, value in updates.items():
+        setattr(task, key, task.version + 1 if key == "version" else value)
+    return outcome
+
+
+def _changes(task: RecordingTask, obs: Observation) -> tuple[str, dict]:
+    """What `obs` changes in `task`: the outcome ("applied", "unchanged", "stale", "illegal") and
+    the field updates, empty when the observation tells nothing new. Reads only; writes nothing."""
     now = timezone.now()
     if _is_stale(task, obs):
-        return "stale"
+        return "stale", {}
     updates: dict = {}
     if obs.ordered and obs.occurred_at:
         updates["last_event_at"] = obs.occurred_at
@@ -702,13 +740,6 @@ def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
     if new and new != task.observed_state:
         if new not in TRANSITIONS[task.observed_state]:
             outcome = "illegal"
-            log.info(
-                "task %s: ignoring %s -> %s from %s (not a legal move)",
-                task.pk,
-                task.observed_state,
-                new,
-                actor.type,
-            )
         else:
             outcome = "applied"
             updates.update(observed_state=new, state_changed_at=now)
@@ -733,25 +764,7 @@ def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
                 if task.desired_state != DesiredState.STOPPED:
                     # The vendor stopped by itself (idle room, maximum time): staff's wish follows reality.
                     updates["desired_state"] = DesiredState.STOPPED
-    if not updates:
-        return outcome
-    updates["version"] = F("version") + 1
-    RecordingTask.objects.filter(pk=task.pk).update(**updates)
-    if outcome == "applied":
-        _audit(
-            actor,
-            "observed",
-            task,
-            {"observed": task.observed_state},
-            {"observed": new, "vendor_state": obs.vendor_state},
-            detail=obs.finish_detail or obs.error_message,
-        )
-        if new == S.FINISHED:
-            _on_finished(task)
-    for key, value in updates.items():
-        if key != "version":
-            setattr(task, key, value)
-    return outcome
+    return outcome, updates
 
 
 def _pauses_after(task: RecordingTask, old: str, new: str, at: datetime, started_at: datetime | None) -> list:
@@ -807,29 +820,69 @@ def _pause_positions(segments: tuple[SegmentInfo, ...]) -> list[int]:
     return sorted(starts & ends)
 
 
-def _align_pauses(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> None:
+def _aligned_pauses(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> list:
     """Our pause times come from polls, a few seconds late; the vendor's files mark exactly where
     each pause cut the replay. Keep our measured lengths, put them where the files say."""
     closed = [p for p in task.pause_intervals if p[1] is not None]
     positions = _pause_positions(segments)
     if not closed or len(positions) != len(closed):
-        return
+        return task.pause_intervals
     aligned, cut = [], 0
     for (start, end), position in zip(closed, positions, strict=True):
         aligned.append([position + cut, position + cut + (end - start)])
         cut += end - start
-    aligned += [p for p in task.pause_intervals if p[1] is None]
-    if aligned != task.pause_intervals:
-        RecordingTask.objects.filter(pk=task.pk).update(pause_intervals=aligned)
-        task.pause_intervals = aligned
+    return aligned + [p for p in task.pause_intervals if p[1] is None]
 
 
 def _store_segments(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> None:
+    """Store a file listing. The caller holds the task's row lock, so reading then writing the
+    rows is safe."""
     if not segments:
         return
-    _align_pauses(task, segments)
-    rows = [
-        Segment(
+    aligned = _aligned_pauses(task, segments)
+    if aligned != task.pause_intervals:
+        RecordingTask.objects.filter(pk=task.pk).update(pause_intervals=aligned)
+        task.pause_intervals = aligned
+    new, changed = _merge_listing(task, segments, _stored_files(task, segments))
+    Segment.objects.bulk_create(new, ignore_conflicts=True)
+    if changed:
+        Segment.objects.bulk_update(changed, _MERGED)
+
+
+def _stored_files(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> dict[str, Segment]:
+    """The task's stored rows of the files a listing names, by vendor file id."""
+    listed = [info.file_id for info in segments]
+    return {s.vendor_file_id: s for s in Segment.objects.filter(task=task, vendor_file_id__in=listed)}
+
+
+def _listing_is_news(task: RecordingTask, segments: tuple[SegmentInfo, ...], stored: dict) -> bool:
+    """Whether storing `segments` would write anything (`stored`: `_stored_files`, a copy to spend)."""
+    if not segments:
+        return False
+    if _aligned_pauses(task, segments) != task.pause_intervals:
+        return True
+    new, changed = _merge_listing(task, segments, stored)
+    return bool(new or changed)
+
+
+def _merge_listing(
+    task: RecordingTask, segments: tuple[SegmentInfo, ...], stored: dict[str, Segment]
+) -> tuple[list[Segment], list[Segment]]:
+    """The rows a listing adds and the stored rows it changes (merged in place in `stored`).
+
+    Vendors list a file again as it progresses (ZEGO: uploading without a URL, then uploaded;
+    Agora: each answer ends a lane's last file at its own time). A file is one row by
+    (task, vendor_file_id); each listing merges into it field by field, keeping the most complete
+    value (the longest duration and size, a URL once known), so the final answer wins in whatever
+    order answers are applied: a stale query applied after the upload callback cannot shorten the
+    file again. A duration that is only an upper bound (Agora's last file of a lane, ended by the
+    answer's time) keeps the smallest bound instead: a later answer's bound only adds the time it
+    came later. A row being archived or archived is left alone: its copy was made from what it says.
+    """
+    new: dict[str, Segment] = {}
+    changed: dict[str, Segment] = {}
+    for info in segments:
+        row = Segment(
             task=task,
             user_id=info.user_id,
             kind=info.kind,
@@ -842,23 +895,6 @@ def _store_segments(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> N
             width=info.width,
             height=info.height,
         )
-        for info in segments
-    ]
-    # Vendors list a file again as it progresses (ZEGO: uploading without a URL, then uploaded;
-    # Agora: each answer ends a lane's last file at its own time). A file is one row by
-    # (task, vendor_file_id); each listing merges into it field by field, keeping the most complete
-    # value (the longest duration and size, a URL once known), so the final answer wins in whatever
-    # order answers are applied: a stale query applied after the upload callback cannot shorten the
-    # file again. A duration that is only an upper bound (Agora's last file of a lane, ended by the
-    # answer's time) keeps the smallest bound instead: a later answer's bound only adds the time it
-    # came later. A row being archived or archived is left alone: its copy was made from what it
-    # says. The caller holds the task's row lock, so reading then writing the rows is safe.
-    stored = {
-        s.vendor_file_id: s
-        for s in Segment.objects.filter(task=task, vendor_file_id__in=[r.vendor_file_id for r in rows])
-    }
-    new, changed = {}, {}
-    for row, info in zip(rows, segments, strict=True):
         old = new.get(row.vendor_file_id) or stored.get(row.vendor_file_id)
         if old is None:
             new[row.vendor_file_id] = row
@@ -876,9 +912,7 @@ def _store_segments(task: RecordingTask, segments: tuple[SegmentInfo, ...]) -> N
             setattr(old, field, getattr(row, field) or getattr(old, field))
         if old.pk is not None and before != [getattr(old, field) for field in _MERGED]:
             changed[row.vendor_file_id] = old
-    Segment.objects.bulk_create(new.values(), ignore_conflicts=True)
-    if changed:
-        Segment.objects.bulk_update(changed.values(), _MERGED)
+    return list(new.values()), list(changed.values())
 
 
 _MERGED = ["offset_ms", "duration_ms", "size_bytes", "format", "vendor_url", "width", "height"]
@@ -1001,61 +1035,129 @@ def record_delivery(
 
 def reconcile_task(task_id: int) -> str:
     """Ask the vendor how a task is, apply the answer, stop it past the app's maximum duration."""
-    return _reconcile(RecordingTask.objects.select_related("app", "room").get(pk=task_id))
+    return reconcile_tasks([task_id]).get(task_id, "gone")
+
+
+@dataclass
+class _Answer:
+    """A query's result, held until the batch's other queries are done."""
+
+    task: RecordingTask
+    asked_at: datetime
+    status: VendorStatus | None = None
+    error: VendorError | None = None
+    server_time: datetime | None = None
 
 
 def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
-    """`reconcile_task` for a batch of leased tasks, loaded with one query. One task's failure is
-    logged and does not stop the rest (its lease lapses and a later pass polls it again)."""
+    """`reconcile_task` for a batch of leased tasks.
+
+    Most answers in a pass over thousands of recordings repeat what RecDesk already knows, and the
+    per-poll database work, not the vendor's answer, bounded a pass (bench/reconcile.py). So the
+    batch asks every vendor first, saves the calls' VendorCall rows in one INSERT, and reads the
+    tasks (and their listed files) again once. An answer that changes nothing against that fresh
+    read is as if applied at that moment, and only reschedules its task (one UPDATE for the batch);
+    an answer with news goes through apply_observation, under the task's row lock, as any other.
+    One task's failure is logged and does not stop the rest (its lease lapses and a later pass
+    polls it again)."""
     from django.db import close_old_connections
 
     outcomes: dict[int, str] = {}
+    calls: list[VendorCall] = []
+    answers: list[_Answer] = []
+    idle: list[RecordingTask] = []
     for task in RecordingTask.objects.select_related("app", "room").filter(pk__in=task_ids):
+        if task.observed_state in TERMINAL_STATES:
+            outcomes[task.pk] = "terminal"
+        elif not task.vendor_task_id:
+            # Not started at the vendor yet (or the start failed): the command path owns it.
+            outcomes[task.pk] = "not started"
+            idle.append(task)
+        else:
+            try:
+                answers.append(_ask(task, calls))
+            except Exception:
+                log.exception("reconcile task %s: query failed", task.pk)
+                outcomes[task.pk] = "error"
+    # Saved before any answer is applied: _gone_at_vendor reads the latest calls.
+    VendorCall.objects.bulk_create(calls)
+    fresh = RecordingTask.objects.select_related("app", "room", "storage").in_bulk(
+        [answer.task.pk for answer in answers]
+    )
+    stored = _stored_files_of_answers(answers)
+    moved: list[RecordingTask] = []
+    for answer in answers:
+        pk = answer.task.pk
         try:
-            outcomes[task.pk] = _reconcile(task)
+            outcomes[pk] = _settle_answer(answer, fresh.get(pk), stored.get(pk, {}), idle, moved)
         except Exception:
-            log.exception("reconcile task %s failed", task.pk)
+            log.exception("reconcile task %s failed", pk)
             close_old_connections()  # a broken connection is not handed to the next task
-            outcomes[task.pk] = "error"
+            outcomes[pk] = "error"
+    _reschedule(idle, changed=False)
+    _reschedule(moved, changed=True)
     return outcomes
 
 
-def _reconcile(task: RecordingTask) -> str:
+def _ask(task: RecordingTask, calls: list[VendorCall]) -> _Answer:
     from recordings.vendors.registry import build_adapter, cached_app_config
 
-    if task.observed_state in TERMINAL_STATES:
-        return "terminal"
-    if not task.vendor_task_id:
-        # Not started at the vendor yet (or the start failed): the command path owns it.
-        _schedule_next_poll(task, changed=False)
-        return "not started"
-    adapter = build_adapter(task.app, task=task, config=cached_app_config(task.app))
+    adapter = build_adapter(task.app, task=task, config=cached_app_config(task.app), calls=calls)
     asked_at = timezone.now()
     try:
         status = adapter.query(_ref(task))
     except VendorError as exc:
+        return _Answer(task, asked_at, error=exc)
+    return _Answer(task, asked_at, status=status, server_time=adapter.http.last_server_time)
+
+
+def _stored_files_of_answers(answers: list[_Answer]) -> dict[int, dict[str, Segment]]:
+    """`_stored_files` for every answer of a batch, in one query: task pk -> vendor file id -> row."""
+    listed = {
+        a.task.pk: [f.file_id for f in a.status.segments] for a in answers if a.status and a.status.segments
+    }
+    stored: dict[int, dict[str, Segment]] = {}
+    if listed:
+        file_ids = {file_id for ids in listed.values() for file_id in ids}
+        for row in Segment.objects.filter(task_id__in=listed, vendor_file_id__in=file_ids):
+            stored.setdefault(row.task_id, {})[row.vendor_file_id] = row
+    return stored
+
+
+def _settle_answer(
+    answer: _Answer,
+    task: RecordingTask | None,
+    stored: dict[str, Segment],
+    idle: list[RecordingTask],
+    moved: list[RecordingTask],
+) -> str:
+    """Apply one answer to the task as it is now (`task`: the batch's fresh read). The task is added
+    to `moved` if its observed state changed, else to `idle`, to be rescheduled with the batch."""
+    if task is None or task.observed_state in TERMINAL_STATES:
+        return "terminal"
+    if answer.error is not None:
+        exc = answer.error
         log.warning("reconcile task %s: query failed: %s", task.pk, exc)
         if exc.kind == "not_found" and _gone_at_vendor(task):
             return apply_observation(task.pk, _ended_elsewhere(task), RECONCILER)
-        _schedule_next_poll(task, changed=False)
+        idle.append(task)
         return f"query failed: {exc.code}"
+    obs = Observation.from_status(answer.status, at=answer.server_time, asked_at=answer.asked_at)
+    outcome, updates = _changes(task, obs)
     before = task.observed_state
-    outcome = apply_observation(
-        task.pk,
-        Observation.from_status(status, at=adapter.http.last_server_time, asked_at=asked_at),
-        RECONCILER,
-    )
-    # Only what apply_observation may have changed: a plain refresh_from_db() would also drop the
-    # cached app, and _enforce_max_duration would query it again.
-    task.refresh_from_db(fields=REFRESHED_AFTER_OBSERVATION)
+    if updates or outcome == "illegal" or _listing_is_news(task, obs.segments, stored):
+        outcome, applied = _apply(task.pk, obs, RECONCILER)
+        for field in OBSERVED_FIELDS:
+            setattr(task, field, getattr(applied, field))
     _enforce_max_duration(task)
     _converge_stop(task)
-    _schedule_next_poll(task, changed=task.observed_state != before)
+    if task.observed_state not in TERMINAL_STATES:
+        (moved if task.observed_state != before else idle).append(task)
     return outcome
 
 
-# The fields of a task that apply_observation writes (besides bookkeeping such as version).
-REFRESHED_AFTER_OBSERVATION = [
+# The fields of a task that apply_observation may write, copied from the task it locked and left.
+OBSERVED_FIELDS = [
     f.attname
     for f in RecordingTask._meta.concrete_fields
     if not f.is_relation and f.attname not in ("id", "created_at")
@@ -1150,16 +1252,33 @@ def _converge_stop(task: RecordingTask) -> None:
         _enqueue_on_commit(command)
 
 
+def _next_poll(streak) -> dict:
+    """The update that schedules a task's next poll after `streak` answers in a row that told
+    nothing new (a number, or an expression of the row's own streak): back off while answers
+    repeat themselves, with jitter so that thousands of tasks do not poll in step. The database
+    computes it per row, so a whole batch is rescheduled in one UPDATE."""
+    backoff = Least(Value(POLL_MAX_SECONDS), POLL_MIN_SECONDS * Power(2, Least(streak, 6)))
+    delay = backoff * (0.8 + 0.4 * Random()) * Value(timedelta(seconds=1))
+    return {
+        "poll_streak": streak,
+        "next_poll_at": Value(timezone.now()) + ExpressionWrapper(delay, output_field=DurationField()),
+    }
+
+
 def _schedule_next_poll(task: RecordingTask, *, changed: bool) -> None:
     if task.observed_state in TERMINAL_STATES:
         RecordingTask.objects.filter(pk=task.pk).update(next_poll_at=None)
         return
-    streak = 0 if changed else task.poll_streak + 1
-    delay = min(POLL_MAX_SECONDS, POLL_MIN_SECONDS * (2 ** min(streak, 6)))
-    delay *= random.uniform(0.8, 1.2)  # jitter, so thousands of tasks do not poll in step
-    RecordingTask.objects.filter(pk=task.pk).update(
-        next_poll_at=timezone.now() + timedelta(seconds=delay), poll_streak=streak
-    )
+    RecordingTask.objects.filter(pk=task.pk).update(**_next_poll(0 if changed else F("poll_streak") + 1))
+
+
+def _reschedule(tasks: list[RecordingTask], *, changed: bool) -> None:
+    """`_schedule_next_poll` for a batch of tasks still active, in one UPDATE. A task that a callback
+    ended meanwhile keeps no next poll."""
+    if tasks:
+        RecordingTask.objects.filter(pk__in=[t.pk for t in tasks], observed_state__in=ACTIVE_STATES).update(
+            **_next_poll(0 if changed else F("poll_streak") + 1)
+        )
 
 
 def lease_due_polls(lease: timedelta, limit: int = 500) -> list[int]:

@@ -7,6 +7,7 @@ worker killed mid-task leaves the message to be delivered again.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from datetime import timedelta
 
@@ -99,9 +100,12 @@ def poll_task(task_id: int) -> str:
 # Due tasks one beat tick leases at most: a whole pass over thousands of active recordings, since
 # ticks that find the worker still busy are dropped (dashboard/celery.py).
 POLLS_PER_TICK = 10_000
-# Due tasks per poll_tasks message. With one message per task, publishing and consuming the
-# messages took about a third of the worker's CPU in a pass over thousands (bench/reconcile.py).
-POLL_BATCH = 10
+# Due tasks per poll_tasks message, at most. With one message per task, publishing and consuming
+# the messages took about a third of the worker's CPU in a pass over thousands, and a batch's
+# database work is shared by its polls (bench/reconcile.py). A small pass is still cut into at
+# least POLL_SPREAD messages, so that its queries run on several of the worker's threads at once.
+POLL_BATCH = 50
+POLL_SPREAD = 8
 
 
 @shared_task(name="recordings.poll_tasks", acks_late=True)
@@ -113,8 +117,9 @@ def poll_tasks(task_ids: list[int]) -> int:
 def reconcile() -> int:
     """Beat: enqueue a query for every active task that is due, leasing it so it is not enqueued twice."""
     due = lifecycle.lease_due_polls(POLL_LEASE, limit=POLLS_PER_TICK)
-    for start in range(0, len(due), POLL_BATCH):
-        poll_tasks.delay(due[start : start + POLL_BATCH])
+    size = max(1, min(POLL_BATCH, math.ceil(len(due) / POLL_SPREAD)))
+    for start in range(0, len(due), size):
+        poll_tasks.delay(due[start : start + size])
     return len(due)
 
 

@@ -52,6 +52,8 @@ class Worker:
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        # A restarted worker appends to the log: only what this start wrote says it is ready.
+        earlier = len(self.log())
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -84,7 +86,7 @@ class Worker:
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if "ready." in self.log():
+            if "ready." in self.log()[earlier:]:
                 return
             if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker exited:\n{self.log()[-3000:]}")

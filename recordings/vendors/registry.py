@@ -64,21 +64,22 @@ def cached_app_config(app, max_age: float = 10.0) -> AppConfig:
 
 
 def build_adapter(
-    app, *, task=None, http: VendorHttp | None = None, config: AppConfig | None = None
+    app, *, task=None, http: VendorHttp | None = None, config: AppConfig | None = None, calls=None
 ) -> VendorAdapter:
     """An adapter for `app` whose every call leaves a VendorCall row (linked to `task` if given).
-    `config` (from `cached_app_config`) skips reading and decrypting the app's credentials."""
+    `config` (from `cached_app_config`) skips reading and decrypting the app's credentials. With
+    `calls` (a list), the rows are appended to it unsaved, for the caller to save in one INSERT."""
     config = config or app_config(app)
     if http is None:
-        http = VendorHttp.for_base_url(config.base_url, recorder=call_recorder(app, task))
+        http = VendorHttp.for_base_url(config.base_url, recorder=call_recorder(app, task, into=calls))
     return adapter_class(app.vendor)(config, http)
 
 
-def call_recorder(app, task=None) -> Recorder:
+def call_recorder(app, task=None, into: list | None = None) -> Recorder:
     from recordings.models import VendorCall
 
     def record(call) -> None:
-        VendorCall.objects.create(
+        row = VendorCall(
             app=app,
             task=task,
             action=call.action,
@@ -89,5 +90,9 @@ def call_recorder(app, task=None) -> Recorder:
             error_kind=call.error_kind,
             latency_ms=call.latency_ms,
         )
+        if into is None:
+            row.save()
+        else:
+            into.append(row)
 
     return record
