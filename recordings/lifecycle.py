@@ -630,17 +630,51 @@ def apply_observation(task_id: int, obs: Observation, actor: Actor) -> str:
     return _apply(task_id, obs, actor)[0]
 
 
+def _locked(task_ids):
+    """Tasks with their row locks, taken in pk order (so that two lockers of several never deadlock)."""
+    return (
+        RecordingTask.objects.select_for_update(of=("self",))
+        .select_related("app", "storage")
+        .filter(pk__in=task_ids)
+        .order_by("pk")
+    )
+
+
 def _apply(task_id: int, obs: Observation, actor: Actor) -> tuple[str, RecordingTask]:
     """`apply_observation`, also returning the task as the observation left it."""
     with transaction.atomic():
-        task = (
-            RecordingTask.objects.select_for_update(of=("self",))
-            .select_related("app", "storage")
-            .get(pk=task_id)
-        )
-        outcome = _transition(task, obs, actor)
-        _store_segments(task, obs.segments)
-    return outcome, task
+        task = _locked([task_id]).get()
+        return _observe(task, obs, actor), task
+
+
+def _observe(task: RecordingTask, obs: Observation, actor: Actor) -> str:
+    """What apply_observation does to a task it has locked."""
+    outcome = _transition(task, obs, actor)
+    _store_segments(task, obs.segments)
+    return outcome
+
+
+def _apply_each(observations: dict[int, Observation], actor: Actor) -> dict[int, tuple[str, RecordingTask]]:
+    """`_apply` for several tasks, their row locks taken with one query, in one transaction. If
+    any one fails, that transaction is rolled back whole and each is applied on its own, so the
+    others still stand; one that fails then is logged and left out of the result."""
+    if not observations:
+        return {}
+    try:
+        with transaction.atomic():
+            return {
+                task.pk: (_observe(task, observations[task.pk], actor), task)
+                for task in _locked(list(observations))
+            }
+    except Exception:
+        log.warning("%s observations applied together failed; applying each alone", actor.type, exc_info=True)
+    applied: dict[int, tuple[str, RecordingTask]] = {}
+    for pk, obs in observations.items():
+        try:
+            applied[pk] = _apply(pk, obs, actor)
+        except Exception:
+            log.exception("task %s: observation from %s not applied", pk, actor.type)
+    return applied
 
 
 PAUSE_CYCLE = frozenset({S.RECORDING, S.PAUSED})
@@ -1052,21 +1086,23 @@ class _Answer:
 def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
     """`reconcile_task` for a batch of leased tasks.
 
-    Most answers in a pass over thousands of recordings repeat what RecDesk already knows, and the
-    per-poll database work, not the vendor's answer, bounded a pass (bench/reconcile.py). So the
-    batch asks every vendor first, saves the calls' VendorCall rows in one INSERT, and reads the
-    tasks (and their listed files) again once. An answer that changes nothing against that fresh
-    read is as if applied at that moment, and only reschedules its task (one UPDATE for the batch);
-    an answer with news goes through apply_observation, under the task's row lock, as any other.
+    In a pass over thousands of recordings the per-poll database work, not the vendors' answers,
+    bounded the pass (bench/reconcile.py). So a batch works in steps, each one statement for the
+    batch where it can be:
+    1. ask every vendor (no lock is held), keeping each call's VendorCall row, saved in one INSERT;
+    2. read the tasks, and the stored rows of the files they list, again: an answer that changes
+       nothing against this fresh read is as if applied at that moment, and needs no lock;
+    3. apply the answers with news under the row locks of their tasks, taken at once (one
+       transaction, each answer in its own savepoint), exactly as apply_observation does one;
+    4. reschedule: one UPDATE for the tasks that moved, one for the rest.
     One task's failure is logged and does not stop the rest (its lease lapses and a later pass
     polls it again)."""
-    from django.db import close_old_connections
-
     outcomes: dict[int, str] = {}
     calls: list[VendorCall] = []
     answers: list[_Answer] = []
     idle: list[RecordingTask] = []
-    for task in RecordingTask.objects.select_related("app", "room").filter(pk__in=task_ids):
+    tasks = RecordingTask.objects.select_related("app", "room", "storage").filter(pk__in=task_ids)
+    for task in tasks:
         if task.observed_state in TERMINAL_STATES:
             outcomes[task.pk] = "terminal"
         elif not task.vendor_task_id:
@@ -1081,19 +1117,47 @@ def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
                 outcomes[task.pk] = "error"
     # Saved before any answer is applied: _gone_at_vendor reads the latest calls.
     VendorCall.objects.bulk_create(calls)
-    fresh = RecordingTask.objects.select_related("app", "room", "storage").in_bulk(
-        [answer.task.pk for answer in answers]
-    )
+
+    fresh = _read_again([answer.task for answer in answers])
     stored = _stored_files_of_answers(answers)
-    moved: list[RecordingTask] = []
+    polled: list[tuple[RecordingTask, str]] = []  # each task with its observed state before
+    news: dict[int, Observation] = {}
     for answer in answers:
         pk = answer.task.pk
+        task = fresh.get(pk)
+        if task is None or task.observed_state in TERMINAL_STATES:
+            outcomes[pk] = "terminal"
+        elif answer.error is not None:
+            try:
+                outcomes[pk] = _query_failed(task, answer.error, idle)
+            except Exception:
+                log.exception("reconcile task %s failed", pk)
+                outcomes[pk] = "error"
+        else:
+            obs = Observation.from_status(answer.status, at=answer.server_time, asked_at=answer.asked_at)
+            outcome, updates = _changes(task, obs)
+            if updates or outcome == "illegal" or _listing_is_news(task, obs.segments, stored.get(pk, {})):
+                news[pk] = obs
+            outcomes[pk] = outcome
+            polled.append((task, task.observed_state))
+
+    applied = _apply_each(news, RECONCILER)
+    moved: list[RecordingTask] = []
+    for task, before in polled:
+        if task.pk in news:
+            if task.pk not in applied:
+                outcomes[task.pk] = "error"
+                continue
+            outcomes[task.pk], locked = applied[task.pk]
+            for field in OBSERVED_FIELDS:
+                setattr(task, field, getattr(locked, field))
         try:
-            outcomes[pk] = _settle_answer(answer, fresh.get(pk), stored.get(pk, {}), idle, moved)
+            _enforce_max_duration(task)
+            _converge_stop(task)
         except Exception:
-            log.exception("reconcile task %s failed", pk)
-            close_old_connections()  # a broken connection is not handed to the next task
-            outcomes[pk] = "error"
+            log.exception("reconcile task %s: follow-up failed", task.pk)
+        if task.observed_state not in TERMINAL_STATES:
+            (moved if task.observed_state != before else idle).append(task)
     _reschedule(idle, changed=False)
     _reschedule(moved, changed=True)
     return outcomes
@@ -1111,6 +1175,18 @@ def _ask(task: RecordingTask, calls: list[VendorCall]) -> _Answer:
     return _Answer(task, asked_at, status=status, server_time=adapter.http.last_server_time)
 
 
+def _read_again(tasks: list[RecordingTask]) -> dict[int, RecordingTask]:
+    """The tasks' fields as they are now, read into the same objects (their app, room and storage
+    stay loaded): one light query instead of building every model again."""
+    by_pk = {task.pk: task for task in tasks}
+    fresh: dict[int, RecordingTask] = {}
+    for pk, *values in RecordingTask.objects.filter(pk__in=by_pk).values_list("pk", *OBSERVED_FIELDS):
+        task = fresh[pk] = by_pk[pk]
+        for field, value in zip(OBSERVED_FIELDS, values, strict=True):
+            setattr(task, field, value)
+    return fresh
+
+
 def _stored_files_of_answers(answers: list[_Answer]) -> dict[int, dict[str, Segment]]:
     """`_stored_files` for every answer of a batch, in one query: task pk -> vendor file id -> row."""
     listed = {
@@ -1124,36 +1200,12 @@ def _stored_files_of_answers(answers: list[_Answer]) -> dict[int, dict[str, Segm
     return stored
 
 
-def _settle_answer(
-    answer: _Answer,
-    task: RecordingTask | None,
-    stored: dict[str, Segment],
-    idle: list[RecordingTask],
-    moved: list[RecordingTask],
-) -> str:
-    """Apply one answer to the task as it is now (`task`: the batch's fresh read). The task is added
-    to `moved` if its observed state changed, else to `idle`, to be rescheduled with the batch."""
-    if task is None or task.observed_state in TERMINAL_STATES:
-        return "terminal"
-    if answer.error is not None:
-        exc = answer.error
-        log.warning("reconcile task %s: query failed: %s", task.pk, exc)
-        if exc.kind == "not_found" and _gone_at_vendor(task):
-            return apply_observation(task.pk, _ended_elsewhere(task), RECONCILER)
-        idle.append(task)
-        return f"query failed: {exc.code}"
-    obs = Observation.from_status(answer.status, at=answer.server_time, asked_at=answer.asked_at)
-    outcome, updates = _changes(task, obs)
-    before = task.observed_state
-    if updates or outcome == "illegal" or _listing_is_news(task, obs.segments, stored):
-        outcome, applied = _apply(task.pk, obs, RECONCILER)
-        for field in OBSERVED_FIELDS:
-            setattr(task, field, getattr(applied, field))
-    _enforce_max_duration(task)
-    _converge_stop(task)
-    if task.observed_state not in TERMINAL_STATES:
-        (moved if task.observed_state != before else idle).append(task)
-    return outcome
+def _query_failed(task: RecordingTask, exc: VendorError, idle: list[RecordingTask]) -> str:
+    log.warning("reconcile task %s: query failed: %s", task.pk, exc)
+    if exc.kind == "not_found" and _gone_at_vendor(task):
+        return apply_observation(task.pk, _ended_elsewhere(task), RECONCILER)
+    idle.append(task)
+    return f"query failed: {exc.code}"
 
 
 # The fields of a task that apply_observation may write, copied from the task it locked and left.
