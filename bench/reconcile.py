@@ -165,19 +165,18 @@ def full_pass(pks: list[int], worker: common.Worker) -> tuple[float, int, int, i
     t0 = timezone.now()
     started = time.perf_counter()
     RecordingTask.objects.filter(pk__in=pks).update(next_poll_at=t0, poll_streak=0)
+    # The benchmark's tasks are one range of ids (no other task exists in its database). Asked by
+    # that range, not by a list of 5,000 ids, the check four times a second costs little: with the
+    # list it took about 2 s of CPU per pass from the machine the worker runs on.
+    assert RecordingTask.objects.filter(pk__range=(min(pks), max(pks))).count() == len(pks)
+    calls = VendorCall.objects.filter(task_id__gte=min(pks), task_id__lte=max(pks), created_at__gte=t0)
     polled = 0
     while time.perf_counter() - started < PASS_TIMEOUT_S:
-        polled = (
-            VendorCall.objects.filter(task_id__in=pks, created_at__gte=t0)
-            .values("task_id")
-            .distinct()
-            .count()
-        )
+        polled = calls.values("task_id").distinct().count()
         if polled >= len(pks):
             break
         time.sleep(0.25)
     elapsed = time.perf_counter() - started
-    calls = VendorCall.objects.filter(task_id__in=pks, created_at__gte=t0)
     return elapsed, polled, calls.exclude(error_kind="").count(), calls.count()
 
 
