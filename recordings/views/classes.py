@@ -246,13 +246,13 @@ def _start_seconds(request, task: RecordingTask) -> float | None:
     return None
 
 
-def _timeline_context(request, task: RecordingTask) -> dict:
+def _timeline_context(request, task: RecordingTask, *, archive: bool = False) -> dict:
     zoom = request.GET.get("zoom", "fit")
     try:
         show = int(request.GET.get("show", selectors.USERS_PER_PAGE))
     except ValueError:
         show = selectors.USERS_PER_PAGE
-    tl = selectors.timeline(task, zoom=zoom, show=show)
+    tl = selectors.timeline(task, zoom=zoom, show=show, archive=archive)
     params = {"zoom": tl.zoom, "show": tl.show}
     return {
         "task": task,
@@ -271,13 +271,14 @@ def _timeline_context(request, task: RecordingTask) -> dict:
 def detail(request, pk: int):
     task = _visible_task(request, pk)
     context = _status_context(request, task)
-    context.update(_timeline_context(request, task))
+    # The lanes and the archive card's totals come from one query on the class's files.
+    context.update(_timeline_context(request, task, archive=True))
+    context["archive"] = context["tl"].archive
     context.update(_live_controls(task))
     context["start_t"] = _start_seconds(request, task)
     context["jump_error"] = bool(request.GET.get("at")) and context["start_t"] is None
     context["layout_form"] = LayoutForm(vendor=task.app.vendor)
     context["whiteboard_form"] = WhiteboardForm()
-    context["archive"] = selectors.archive_progress(task)
     # ?files= opens the per-file archive list without JavaScript (the button's plain link).
     if request.GET.get("files"):
         status = request.GET["files"] if request.GET["files"] != "all" else ""
