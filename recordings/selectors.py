@@ -652,6 +652,21 @@ class Timeline:
         return int(self.origin.timestamp() * 1000)
 
 
+def _round3(x: float) -> float:
+    """round(x, 3), in a third of its time for the 6,000 calls of a big class's layout.
+
+    round(x, 3) rounds x's exact value to 3 decimals and returns the double nearest that decimal.
+    x * 1000 carries at most half an ulp of error, so unless it lands within that of a half (the
+    guard leaves a wide margin), round() of it is the same integer k; and k / 1000, a correctly
+    rounded division of exact integers, is that same nearest double. Near a half, round(x, 3)
+    decides."""
+    scaled = x * 1000.0
+    k = round(scaled)
+    if -0.4999 < scaled - k < 0.4999:
+        return k / 1000
+    return round(x, 3)
+
+
 def _pct(value_ms: int, total_ms: int) -> float:
     return round(100 * value_ms / total_ms, 3) if total_ms else 0.0
 
@@ -771,9 +786,9 @@ def timeline(
                         break
                 else:
                     lane.gaps += 1
-        width = round(duration * percent, 3)
+        width = _round3(duration * percent)
         lane.boxes.append(
-            (offset, duration, round(offset * percent, 3), width if width > 0.05 else 0.05, row[4], url[cut:])
+            (offset, duration, _round3(offset * percent), width if width > 0.05 else 0.05, row[4], url[cut:])
         )
     # Room-wide lanes (whiteboard, mix) first, then people in the order they joined.
     groups = [

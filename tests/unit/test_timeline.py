@@ -424,3 +424,17 @@ def test_hover_sizes_read_as_django_writes_them_in_both_languages():
             seen: dict = {}
             for size in sizes + sizes:
                 assert size_label(size, seen) == filesizeformat(size), (language, size)
+
+
+def test_the_layouts_quick_rounding_is_pythons_round_to_three_places():
+    import random
+
+    rng = random.Random(7)
+    for total in (1_000, 45 * 60_000, 4 * 3_600_000, 7 * 3_600_000 + 13, 86_400_000):
+        percent = 100 / total
+        values = [n * percent for n in range(0, 50_000)]
+        values += [rng.randrange(0, total + 1) * percent for _ in range(50_000)]
+        # Ties in decimal, and values a hair either side of them.
+        values += [k / 1000 + 0.0005 + delta for k in range(0, 100_000, 7) for delta in (-1e-12, 0.0, 1e-12)]
+        for x in values:
+            assert repr(selectors._round3(x)) == repr(round(x, 3)), x
