@@ -95,8 +95,13 @@ def _ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
-def _visible_task(request, pk: int) -> RecordingTask:
-    tasks = visible_tasks(request.user).select_related("app", "room", "requested_by", "desired_by", "storage")
+# What the class page and its fragments read of a task's relations; acting on a recording also needs
+# its storage target (lifecycle). Each join costs PostgreSQL planning time on every request.
+PAGE_RELATED = ("app", "room", "requested_by", "desired_by")
+
+
+def _visible_task(request, pk: int, related: tuple[str, ...] = PAGE_RELATED) -> RecordingTask:
+    tasks = visible_tasks(request.user).select_related(*related)
     return get_object_or_404(tasks, pk=pk)
 
 
@@ -323,7 +328,7 @@ def timeline_fragment(request, pk: int):
 @role_required(ADMIN, TEACHER)
 def act(request, pk: int, action: str):
     """Pause, resume, stop; or, while recording, change the mixed layout or the recorded whiteboard."""
-    task = _visible_task(request, pk)
+    task = _visible_task(request, pk, (*PAGE_RELATED, "storage"))
     if action not in (*STATE_ACTIONS, "layout", "whiteboard"):
         raise Http404
     if not can_operate(request.user, task):

@@ -311,6 +311,28 @@ def test_the_archive_card_sums_every_state_alike_on_the_class_page_and_in_its_po
     assert re.search(r"<li>refused <span[^>]*>\(2 files\)</span></li>", html)
 
 
+@pytest.mark.parametrize("state", ["recording", "finished"])
+def test_the_class_page_and_its_fragments_never_look_up_the_storage_target(people, client, state):
+    """The page leaves the task's storage target out of its join (planning time on every request):
+    nothing the page draws may reach for it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recordings.models import StorageTarget
+
+    _t, support, room = people
+    target = StorageTarget.objects.create(name="vod", provider="vendor_vod")
+    task = factories.task(room, observed_state=state, started_at=START, storage=target)
+    Segment.objects.bulk_create([seg(task, "teacher", "camera", 0, 60)])
+    client.force_login(support)
+    hx = {"HX-Request": "true"}
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("recording_detail", args=[task.pk])).status_code == 200
+        assert client.get(reverse("recording_status", args=[task.pk]), headers=hx).status_code in (200, 286)
+        assert client.get(reverse("recording_timeline", args=[task.pk]), headers=hx).status_code in (200, 286)
+    assert not [q["sql"] for q in queries.captured_queries if "recordings_storagetarget" in q["sql"]]
+
+
 def test_the_archive_file_list_comes_a_page_at_a_time_and_by_state(big_class, people, client):
     _t, support, _room = people
     client.force_login(support)
