@@ -572,9 +572,10 @@ class Lane:
     kind: str
     origin: datetime
     # One plain tuple per file, (offset_ms, duration_ms, left, width, size_bytes, url after the
-    # timeline's base), as the tag that draws lanes reads them. A big class has 3,000: tuples of
-    # numbers and strings leave Python's garbage collector alone, where as many objects kept it busy
-    # (and promoted them into the old generation, whose full sweeps then came more often).
+    # timeline's base), as the tag that draws lanes reads them. A big class has 3,000: the garbage
+    # collector stops tracking a tuple of numbers and strings at its first pass, where as many
+    # objects stayed tracked, were promoted into the old generation and made its full sweeps
+    # (tens of ms each) come more often.
     boxes: list[tuple] = field(default_factory=list)
     gaps: int = 0
 
