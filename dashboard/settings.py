@@ -105,7 +105,9 @@ ASGI_APPLICATION = "dashboard.asgi.application"
 
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # Django's own engine, freeing each rendering's context at once (see dashboard/templating.py).
+        "BACKEND": "dashboard.templating.DjangoTemplates",
+        "NAME": "django",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {

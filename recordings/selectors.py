@@ -7,33 +7,23 @@ the timeline of a 300-user, 3,000-segment class is laid out from one query on se
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.core.paginator import Paginator
 from django.db.models import (
-    BigIntegerField,
-    BooleanField,
-    Case,
     Count,
-    DateTimeField,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
-    IntegerField,
     Max,
     Min,
     OuterRef,
     Q,
     QuerySet,
-    Sum,
-    TextField,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce, Least, Now
+from django.db.models.functions import Coalesce, Now
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -386,88 +376,72 @@ class ArchiveProgress:
         ]
 
 
-# A file's size as known: the vendor's figure, or what was copied once archived.
-_KNOWN_BYTES = Case(
-    When(size_bytes__gt=0, then=F("size_bytes")),
-    When(archive_status=ArchiveStatus.ARCHIVED, then=F("archived_bytes")),
-    default=Value(0),
-    output_field=BigIntegerField(),
+# What a class's archive totals are summed from, per file (the class page fetches these with the
+# timeline's own columns, so its one query on segments serves both).
+ARCHIVE_COLUMNS = (
+    "size_bytes",
+    "archived_bytes",
+    "archive_status",
+    "archived_key",
+    "archive_error",
+    "archive_started_at",
+    "archive_progress_at",
 )
-_COPIED_BYTES = Case(
-    When(size_bytes__gt=0, then=Least("archived_bytes", "size_bytes")),
-    When(archive_status=ArchiveStatus.ARCHIVED, then=F("archived_bytes")),
-    default=Value(0),
-    output_field=BigIntegerField(),
-)
-
-
-def _in_place(task_id: int) -> Case:
-    """An archived file whose key is outside the task's copies (archiving.copy_root) was verified
-    in place."""
-    return Case(
-        When(
-            Q(archive_status=ArchiveStatus.ARCHIVED) & ~Q(archived_key__contains=copy_root(task_id)),
-            then=Value(True),
-        ),
-        default=Value(False),
-        output_field=BooleanField(),
-    )
 
 
 def archive_progress(task: RecordingTask, *, now: datetime | None = None) -> ArchiveProgress:
-    """Files and bytes per archive state, and the summed rate of the fresh copies (one query: the
-    totals per state, with the copying files' rows appended, whatever the file count). Each file's
-    own row is in archive_files()."""
+    """Files and bytes per archive state, and the summed rate of the fresh copies: one query on the
+    class's files, a few short columns each, summed here. Each file's own row is in archive_files()."""
+    rows = Segment.objects.filter(task=task).order_by().values_list(*ARCHIVE_COLUMNS)
+    return archive_totals(rows, task, now=now)
+
+
+def archive_totals(
+    rows, task: RecordingTask, *, now: datetime | None = None, at: tuple[int, ...] = tuple(range(7))
+) -> ArchiveProgress:
+    """The archive totals of a class from its files' rows, which hold ARCHIVE_COLUMNS at the positions
+    `at` (in that order). Summed in Python: grouping in SQL by state, failure reason and "verified in
+    place" cost more in compiling the query and sorting 3,000 rows than this one pass does.
+
+    A file's size is the vendor's figure, or what was copied once archived; its copied bytes never
+    exceed that size. Failed files are counted per reason as well, so the card can say why without
+    listing them. An archived file whose key is outside the task's copies (archiving.copy_root) was
+    verified in place."""
     now = now or timezone.now()
-    files = Segment.objects.filter(task=task).order_by()
-    no_time = Value(None, output_field=DateTimeField())
-    columns = ("archive_status", "reason", "in_place", "n", "known", "done", "started", "moved")
-    # Failed files are counted per reason as well, so the card can say why without listing them.
-    reason = Case(
-        When(archive_status=ArchiveStatus.FAILED, then=F("archive_error")),
-        default=Value(""),
-        output_field=TextField(),
+    size_at, copied_at, status_at, key_at, error_at, started_at, moved_at = at
+    archived, failed, copying = (
+        ArchiveStatus.ARCHIVED.value,
+        ArchiveStatus.FAILED.value,
+        ArchiveStatus.COPYING.value,
     )
-    totals = (
-        files.annotate(reason=reason, in_place=_in_place(task.pk))
-        .values("archive_status", "reason", "in_place")
-        .annotate(
-            n=Count("pk"), known=Sum(_KNOWN_BYTES), done=Sum(_COPIED_BYTES), started=no_time, moved=no_time
-        )
-        .values_list(*columns)
-    )
-    # n = 0 marks a copying file's own row, for the rate.
-    moving = (
-        files.filter(
-            archive_status=ArchiveStatus.COPYING,
-            archived_bytes__gt=0,
-            archive_progress_at__gt=now - RATE_FRESH,
-        )
-        .annotate(
-            reason=Value("", output_field=TextField()),
-            in_place=Value(False, output_field=BooleanField()),
-            n=Value(0, output_field=IntegerField()),
-            known=Value(0, output_field=BigIntegerField()),
-            done=F("archived_bytes"),
-            started=F("archive_started_at"),
-            moved=F("archive_progress_at"),
-        )
-        .values_list(*columns)
-    )
+    root = copy_root(task.pk)
+    fresh_after = now - RATE_FRESH
     counts: dict[str, int] = {}
     reasons: dict[str, int] = {}
     total = done = in_place = 0
     rate = 0.0
-    for status, why, verified_in_place, n, known, copied, started, moved in totals.union(moving, all=True):
-        if n:
-            counts[status] = counts.get(status, 0) + n
-            in_place += n if verified_in_place else 0
-            if status == ArchiveStatus.FAILED:
-                reasons[why] = reasons.get(why, 0) + n
-            total += known or 0
-            done += copied or 0
-        elif started and moved and moved > started:
-            rate += copied / (moved - started).total_seconds()
+    for row in rows:
+        status = row[status_at]
+        counts[status] = counts.get(status, 0) + 1
+        size = row[size_at]
+        copied = row[copied_at]
+        if size > 0:
+            total += size
+            done += copied if copied < size else size
+        elif status == archived:
+            total += copied
+            done += copied
+        if status == archived:
+            if root not in row[key_at]:
+                in_place += 1
+        elif status == failed:
+            why = row[error_at]
+            reasons[why] = reasons.get(why, 0) + 1
+        elif status == copying and copied > 0:
+            # The rate of the copies under way: only those that moved lately.
+            started, moved = row[started_at], row[moved_at]
+            if started and moved and moved > fresh_after and moved > started:
+                rate += copied / (moved - started).total_seconds()
     return ArchiveProgress(
         counts=counts,
         total_bytes=total,
@@ -572,8 +546,8 @@ GAP_MIN_MS = 2_000
 
 @dataclass(slots=True)
 class SegmentBox:
-    """One file on a lane. Built 3,000 times for a big class, so it holds only numbers and the URL;
-    wall-clock times are worked out when asked for (the template tag that draws lanes asks)."""
+    """One file on a lane, for readers of a lane's `segments`: wall-clock times are worked out when
+    asked for."""
 
     offset_ms: int
     duration_ms: int
@@ -596,8 +570,18 @@ class SegmentBox:
 class Lane:
     user_id: str
     kind: str
-    segments: list[SegmentBox] = field(default_factory=list)
+    origin: datetime
+    # One plain tuple per file, (offset_ms, duration_ms, left, width, size_bytes, url after the
+    # timeline's base), as the tag that draws lanes reads them. A big class has 3,000: the garbage
+    # collector stops tracking a tuple of numbers and strings at its first pass, where as many
+    # objects stayed tracked, were promoted into the old generation and made its full sweeps
+    # (tens of ms each) come more often.
+    boxes: list[tuple] = field(default_factory=list)
     gaps: int = 0
+
+    @property
+    def segments(self) -> list[SegmentBox]:
+        return [SegmentBox(*box, self.origin) for box in self.boxes]
 
     @property
     def kind_label(self):
@@ -648,6 +632,8 @@ class Timeline:
     tick_seconds: bool
     # The start shared by every file URL, sent once; each segment carries only the rest.
     url_base: str = ""
+    # The archive totals, when asked for with the lanes (the class page): from the same rows.
+    archive: ArchiveProgress | None = None
 
     @property
     def user_count(self) -> int:
@@ -667,6 +653,21 @@ class Timeline:
         return int(self.origin.timestamp() * 1000)
 
 
+def _round3(x: float) -> float:
+    """round(x, 3), in a third of its time for the 6,000 calls of a big class's layout.
+
+    round(x, 3) rounds x's exact value to 3 decimals and returns the double nearest that decimal.
+    x * 1000 carries at most half an ulp of error, so unless it lands within that of a half (the
+    guard leaves a wide margin), round() of it is the same integer k; and k / 1000, a correctly
+    rounded division of exact integers, is that same nearest double. Near a half, round(x, 3)
+    decides."""
+    scaled = x * 1000.0
+    k = round(scaled)
+    if -0.4999 < scaled - k < 0.4999:
+        return k / 1000
+    return round(x, 3)
+
+
 def _pct(value_ms: int, total_ms: int) -> float:
     return round(100 * value_ms / total_ms, 3) if total_ms else 0.0
 
@@ -678,14 +679,34 @@ def _tick_step(window_ms: int) -> int:
     return TICK_STEPS_MS[-1]
 
 
+# The columns a lane needs of each file, in the order timeline() reads them.
+TIMELINE_COLUMNS = (
+    "user_id",
+    "kind",
+    "offset_ms",
+    "duration_ms",
+    "size_bytes",
+    "vendor_url",
+    "pk",
+    "archive_status",
+    "archived_key",
+)
+# With the archive totals: the archive's columns not already among the timeline's, and where each of
+# ARCHIVE_COLUMNS then sits in a row.
+_ARCHIVE_EXTRA = tuple(name for name in ARCHIVE_COLUMNS if name not in TIMELINE_COLUMNS)
+_ARCHIVE_AT = tuple((TIMELINE_COLUMNS + _ARCHIVE_EXTRA).index(name) for name in ARCHIVE_COLUMNS)
+
+
 def timeline(
     task: RecordingTask,
     *,
     zoom: str = "fit",
     show: int = USERS_PER_PAGE,
     now: datetime | None = None,
+    archive: bool = False,
 ) -> Timeline:
-    """Lanes (one per user and kind, grouped by user), ticks and pause bands on one wall-clock axis.
+    """Lanes (one per user and kind, grouped by user), ticks and pause bands on one wall-clock axis;
+    with `archive`, the class's archive totals too (archive_totals over the same rows).
 
     One query (the segments, as tuples), whatever the segment count; `task` comes with its row.
     Every user is laid out so the counts are right, but only the first `show` users are returned for
@@ -693,35 +714,17 @@ def timeline(
     """
     now = now or timezone.now()
     origin = task.started_at or task.created_at
-    rows = list(
-        Segment.objects.filter(task=task)
-        .order_by("offset_ms", "pk")
-        .values_list(
-            "user_id",
-            "kind",
-            "offset_ms",
-            "duration_ms",
-            "size_bytes",
-            "vendor_url",
-            "pk",
-            "archive_status",
-            "archived_key",
-        )
-    )
+    columns = TIMELINE_COLUMNS + _ARCHIVE_EXTRA if archive else TIMELINE_COLUMNS
+    rows = list(Segment.objects.filter(task=task).order_by("offset_ms", "pk").values_list(*columns))
     # Playback prefers the archived copy, through our own permission-checked URL.
-    media_base = reverse("archived_media", kwargs={"pk": 1, "name": "f"})[: -len("1/f")]
     archived = ArchiveStatus.ARCHIVED.value
-    rows = [
-        (
-            user_id,
-            kind,
-            offset,
-            duration,
-            size,
-            _playback_url(media_base, pk, key, url) if status == archived else url,
-        )
-        for user_id, kind, offset, duration, size, url, pk, status, key in rows
-    ]
+    urls = [row[5] for row in rows]
+    media_base = None
+    for i, row in enumerate(rows):
+        if row[7] == archived:
+            if media_base is None:
+                media_base = reverse("archived_media", kwargs={"pk": 1, "name": "f"})[: -len("1/f")]
+            urls[i] = _playback_url(media_base, row[6], row[8], row[5])
     live = not task.is_terminal
     if task.stopped_at:
         wall_end_ms = int((task.stopped_at - origin).total_seconds() * 1000)
@@ -729,7 +732,7 @@ def timeline(
         wall_end_ms = int((now - origin).total_seconds() * 1000)
     else:
         wall_end_ms = 0
-    media_end_ms = max((offset + duration for _u, _k, offset, duration, _s, _url in rows), default=0)
+    media_end_ms = max([row[2] + row[3] for row in rows], default=0)
     pause_end_ms = max((end or start for start, end in _pauses(task)), default=0)
     total = max(wall_end_ms, media_end_ms, pause_end_ms, 1_000)
 
@@ -756,43 +759,42 @@ def timeline(
         )
     pause_spans = [(start, end if end is not None else total) for start, end in _pauses(task)]
 
-    # The loop below runs once per file (3,000 on a big class): _pct inlined, URLs cut as boxes are made.
-    url_base = _common_url_base([row[5] for row in rows])
+    # The loop below runs once per file (3,000 on a big class): _pct and the pause check inlined,
+    # URLs cut as boxes are made, lanes found by user then kind (no key tuple made per file).
+    url_base = _common_url_base(urls)
     cut = len(url_base)
     percent = 100 / total
-    lanes: dict[tuple[str, str], Lane] = {}
+    lanes: dict[str, dict[str, Lane]] = {}
     first_seen: dict[str, int] = {}
-    for user_id, kind, offset, duration, size, url in rows:
-        lane = lanes.get((user_id, kind))
+    for row, url in zip(rows, urls, strict=True):
+        user_id = row[0]
+        offset = row[2]
+        duration = row[3]
+        user_lanes = lanes.get(user_id)
+        if user_lanes is None:
+            user_lanes = lanes[user_id] = {}
+            first_seen[user_id] = offset
+        lane = user_lanes.get(row[1])
         if lane is None:
-            lane = lanes[(user_id, kind)] = Lane(user_id, kind)
-            first_seen.setdefault(user_id, offset)
+            lane = user_lanes[row[1]] = Lane(user_id, row[1], origin)
         else:
-            previous = lane.segments[-1]
-            gap_start = previous.offset_ms + previous.duration_ms
-            if offset - gap_start >= GAP_MIN_MS and not _inside_pause(gap_start, offset, pause_spans):
-                lane.gaps += 1
-        width = round(duration * percent, 3)
-        lane.segments.append(
-            SegmentBox(
-                offset,
-                duration,
-                round(offset * percent, 3),
-                width if width > 0.05 else 0.05,
-                size,
-                url[cut:],
-                origin,
-            )
+            previous = lane.boxes[-1]
+            gap_start = previous[0] + previous[1]
+            if offset - gap_start >= GAP_MIN_MS:
+                # A gap the recording was paused for is expected, not a hole.
+                for p_start, p_end in pause_spans:
+                    if p_start <= gap_start + GAP_MIN_MS and offset - GAP_MIN_MS <= p_end:
+                        break
+                else:
+                    lane.gaps += 1
+        width = _round3(duration * percent)
+        lane.boxes.append(
+            (offset, duration, _round3(offset * percent), width if width > 0.05 else 0.05, row[4], url[cut:])
         )
-    by_user: OrderedDict[str, list[Lane]] = OrderedDict()
     # Room-wide lanes (whiteboard, mix) first, then people in the order they joined.
-    for user_id in sorted(first_seen, key=lambda u: (u != "", first_seen[u], u)):
-        by_user[user_id] = []
-    for (user_id, _kind), lane in lanes.items():
-        by_user[user_id].append(lane)
     groups = [
-        UserGroup(user_id, sorted(user_lanes, key=lambda lane: _kind_rank(lane.kind)))
-        for user_id, user_lanes in by_user.items()
+        UserGroup(user_id, sorted(lanes[user_id].values(), key=lambda lane: _kind_rank(lane.kind)))
+        for user_id in sorted(first_seen, key=lambda u: (u != "", first_seen[u], u))
     ]
     show = max(USERS_PER_PAGE, show)
     return Timeline(
@@ -809,6 +811,7 @@ def timeline(
         show=show,
         tick_seconds=step < 60_000,
         url_base=url_base,
+        archive=archive_totals(rows, task, now=now, at=_ARCHIVE_AT) if archive else None,
     )
 
 
@@ -853,14 +856,6 @@ def _pauses(task: RecordingTask) -> list[tuple[int, int | None]]:
         end = int(item[1]) if len(item) > 1 and item[1] is not None else None
         spans.append((start, end))
     return spans
-
-
-def _inside_pause(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
-    """A gap the recording was paused for is expected, not a hole."""
-    for p_start, p_end in spans:
-        if p_start <= start + GAP_MIN_MS and end - GAP_MIN_MS <= p_end:
-            return True
-    return False
 
 
 def offset_for_wall_time(task: RecordingTask, hour: int, minute: int, second: int, *, tz) -> int | None:

@@ -40,15 +40,16 @@ def lane_boxes(context, lane) -> SafeString:
     (after the timeline's shared base) for the player, and a hover title with the wall-clock times
     in the viewer's zone and the size. Who and which kind are on the lane's label, not repeated."""
     tz = timezone.get_current_timezone()
+    origin = lane.origin
     # Size labels shared by every lane of this rendering.
     sizes = context.render_context.setdefault("lane_box_sizes", {})
     parts = []
-    for box in lane.segments:
-        start = (box.origin + timedelta(milliseconds=box.offset_ms)).astimezone(tz)
-        end = (box.origin + timedelta(milliseconds=box.offset_ms + box.duration_ms)).astimezone(tz)
+    for offset, duration, left, width, size, url in lane.boxes:
+        start = (origin + timedelta(milliseconds=offset)).astimezone(tz)
+        end = (origin + timedelta(milliseconds=offset + duration)).astimezone(tz)
         parts.append(
-            f'<i style="left:{box.left}%;width:{box.width}%" data-o="{box.offset_ms}" '
-            f'data-d="{box.duration_ms}" data-u="{escape(box.url)}" '
-            f'title="{start:%H:%M:%S}–{end:%H:%M:%S} · {escape(size_label(box.size_bytes, sizes))}"></i>'
+            f'<i style="left:{left}%;width:{width}%" data-o="{offset}" '
+            f'data-d="{duration}" data-u="{escape(url)}" '
+            f'title="{start:%H:%M:%S}–{end:%H:%M:%S} · {escape(size_label(size, sizes))}"></i>'
         )
     return SafeString("".join(parts))

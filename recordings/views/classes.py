@@ -95,8 +95,13 @@ def _ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
-def _visible_task(request, pk: int) -> RecordingTask:
-    tasks = visible_tasks(request.user).select_related("app", "room", "requested_by", "desired_by", "storage")
+# What the class page and its fragments read of a task's relations; acting on a recording also needs
+# its storage target (lifecycle). Each join costs PostgreSQL planning time on every request.
+PAGE_RELATED = ("app", "room", "requested_by", "desired_by")
+
+
+def _visible_task(request, pk: int, related: tuple[str, ...] = PAGE_RELATED) -> RecordingTask:
+    tasks = visible_tasks(request.user).select_related(*related)
     return get_object_or_404(tasks, pk=pk)
 
 
@@ -246,13 +251,13 @@ def _start_seconds(request, task: RecordingTask) -> float | None:
     return None
 
 
-def _timeline_context(request, task: RecordingTask) -> dict:
+def _timeline_context(request, task: RecordingTask, *, archive: bool = False) -> dict:
     zoom = request.GET.get("zoom", "fit")
     try:
         show = int(request.GET.get("show", selectors.USERS_PER_PAGE))
     except ValueError:
         show = selectors.USERS_PER_PAGE
-    tl = selectors.timeline(task, zoom=zoom, show=show)
+    tl = selectors.timeline(task, zoom=zoom, show=show, archive=archive)
     params = {"zoom": tl.zoom, "show": tl.show}
     return {
         "task": task,
@@ -271,13 +276,14 @@ def _timeline_context(request, task: RecordingTask) -> dict:
 def detail(request, pk: int):
     task = _visible_task(request, pk)
     context = _status_context(request, task)
-    context.update(_timeline_context(request, task))
+    # The lanes and the archive card's totals come from one query on the class's files.
+    context.update(_timeline_context(request, task, archive=True))
+    context["archive"] = context["tl"].archive
     context.update(_live_controls(task))
     context["start_t"] = _start_seconds(request, task)
     context["jump_error"] = bool(request.GET.get("at")) and context["start_t"] is None
     context["layout_form"] = LayoutForm(vendor=task.app.vendor)
     context["whiteboard_form"] = WhiteboardForm()
-    context["archive"] = selectors.archive_progress(task)
     # ?files= opens the per-file archive list without JavaScript (the button's plain link).
     if request.GET.get("files"):
         status = request.GET["files"] if request.GET["files"] != "all" else ""
@@ -322,7 +328,7 @@ def timeline_fragment(request, pk: int):
 @role_required(ADMIN, TEACHER)
 def act(request, pk: int, action: str):
     """Pause, resume, stop; or, while recording, change the mixed layout or the recorded whiteboard."""
-    task = _visible_task(request, pk)
+    task = _visible_task(request, pk, (*PAGE_RELATED, "storage"))
     if action not in (*STATE_ACTIONS, "layout", "whiteboard"):
         raise Http404
     if not can_operate(request.user, task):

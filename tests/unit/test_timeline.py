@@ -254,6 +254,85 @@ def test_the_big_class_page_with_every_user_stays_light_and_sums_up_the_archive(
     assert "Show each of the 3000 files and its archive state" in html
 
 
+def test_the_archive_card_sums_every_state_alike_on_the_class_page_and_in_its_poll(people, client):
+    """The class page sums the archive from the rows its lanes are drawn from; the card's own poll
+    (archive_progress) from a query of its own. Both read each state the same way."""
+    from recordings.archiving import copy_root
+
+    _t, support, room = people
+    now = timezone.now()
+    task = factories.task(
+        room,
+        observed_state="finished",
+        desired_state="stopped",
+        started_at=START,
+        stopped_at=START + timedelta(hours=1),
+    )
+    ago = lambda seconds: now - timedelta(seconds=seconds)  # noqa: E731
+    copies = copy_root(task.pk)
+    Segment.objects.bulk_create(
+        [
+            seg(task, "a", "camera", 0, 60, size_bytes=1000, archive_status="archived", archived_bytes=1000,
+                archived_key=f"school/{copies}1/a.mp4"),
+            # The vendor's own upload into the archive bucket, verified there.
+            seg(task, "a", "camera", 60, 60, size_bytes=2000, archive_status="archived", archived_bytes=2000,
+                archived_key="tiw/1400000001/b.mp4"),
+            # No size from the vendor: what was copied counts once archived, and only then.
+            seg(task, "a", "camera", 120, 60, size_bytes=0, archive_status="archived", archived_bytes=500,
+                archived_key=f"school/{copies}3/c.mp4"),
+            seg(task, "b", "camera", 0, 60, size_bytes=0),
+            # Copying: 1000 B in 5 s, moving now; 3000 B of a copy that stalled 10 minutes ago.
+            seg(task, "b", "camera", 60, 60, size_bytes=4000, archive_status="copying", archived_bytes=1000,
+                archive_started_at=ago(10), archive_progress_at=ago(5)),
+            seg(task, "b", "camera", 120, 60, size_bytes=4000, archive_status="copying", archived_bytes=3000,
+                archive_started_at=ago(900), archive_progress_at=ago(600)),
+            # More copied than the vendor said: the done bytes stop at the size, the rate does not.
+            seg(task, "c", "screen", 0, 60, size_bytes=1000, archive_status="copying", archived_bytes=1500,
+                archive_started_at=ago(20), archive_progress_at=ago(5)),
+            seg(task, "c", "camera", 0, 60, size_bytes=1000, archive_status="failed", archive_error="refused"),
+            seg(task, "c", "camera", 60, 60, size_bytes=1000, archive_status="failed", archive_error="refused"),
+            seg(task, "c", "camera", 120, 60, size_bytes=1000, archive_status="failed", archive_error="gone"),
+        ]
+    )  # fmt: skip
+    polled = selectors.archive_progress(task, now=now)
+    assert polled.counts == {"archived": 3, "pending": 1, "copying": 3, "failed": 3}
+    assert (polled.total_bytes, polled.done_bytes) == (15_500, 8_500)
+    assert polled.rate == pytest.approx(1000 / 5 + 1500 / 15)
+    assert polled.in_place == 1
+    assert polled.failure_reasons == [("refused", 2), ("gone", 1)]
+    assert polled.active
+    assert selectors.timeline(task, now=now, archive=True).archive == polled
+    assert selectors.timeline(task, now=now).archive is None
+
+    client.force_login(support)
+    html = client.get(reverse("recording_detail", args=[task.pk])).content.decode()
+    assert "3 of 10 files archived" in html
+    assert "1 verified in place" in html
+    assert re.search(r"<li>refused <span[^>]*>\(2 files\)</span></li>", html)
+
+
+@pytest.mark.parametrize("state", ["recording", "finished"])
+def test_the_class_page_and_its_fragments_never_look_up_the_storage_target(people, client, state):
+    """The page leaves the task's storage target out of its join (planning time on every request):
+    nothing the page draws may reach for it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recordings.models import StorageTarget
+
+    _t, support, room = people
+    target = StorageTarget.objects.create(name="vod", provider="vendor_vod")
+    task = factories.task(room, observed_state=state, started_at=START, storage=target)
+    Segment.objects.bulk_create([seg(task, "teacher", "camera", 0, 60)])
+    client.force_login(support)
+    hx = {"HX-Request": "true"}
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("recording_detail", args=[task.pk])).status_code == 200
+        assert client.get(reverse("recording_status", args=[task.pk]), headers=hx).status_code in (200, 286)
+        assert client.get(reverse("recording_timeline", args=[task.pk]), headers=hx).status_code in (200, 286)
+    assert not [q["sql"] for q in queries.captured_queries if "recordings_storagetarget" in q["sql"]]
+
+
 def test_the_archive_file_list_comes_a_page_at_a_time_and_by_state(big_class, people, client):
     _t, support, _room = people
     client.force_login(support)
@@ -367,3 +446,17 @@ def test_hover_sizes_read_as_django_writes_them_in_both_languages():
             seen: dict = {}
             for size in sizes + sizes:
                 assert size_label(size, seen) == filesizeformat(size), (language, size)
+
+
+def test_the_layouts_quick_rounding_is_pythons_round_to_three_places():
+    import random
+
+    rng = random.Random(7)
+    for total in (1_000, 45 * 60_000, 4 * 3_600_000, 7 * 3_600_000 + 13, 86_400_000):
+        percent = 100 / total
+        values = [n * percent for n in range(0, 50_000)]
+        values += [rng.randrange(0, total + 1) * percent for _ in range(50_000)]
+        # Ties in decimal, and values a hair either side of them.
+        values += [k / 1000 + 0.0005 + delta for k in range(0, 100_000, 7) for delta in (-1e-12, 0.0, 1e-12)]
+        for x in values:
+            assert repr(selectors._round3(x)) == repr(round(x, 3)), x
