@@ -1,14 +1,21 @@
-"""The callback inbox's INSERT (prepared_insert.py), on PostgreSQL."""
+"""The callback inbox's INSERT (prepared_insert.py) and the WSGI entry point's short middleware chain
+for callbacks (dashboard/callback_handler.py), on PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import sys
+import time
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recordings import lifecycle
+from dashboard.callback_handler import CALLBACK_PREFIX
+from recordings import inbox_relay, lifecycle
 from recordings.models import CallbackDelivery
 from recordings.vendors.base import EventKind, VendorEvent
 from tests import factories
@@ -95,3 +102,109 @@ def test_the_insert_is_one_logged_query_and_postgresql_prepares_it():
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     assert any(s.startswith('INSERT INTO "recordings_callbackdelivery"') for s in prepared)
+
+
+# ---------------------------------------------------------------- the WSGI entry point
+
+
+def _tiw_body(app, *, key: str = "cb-test") -> bytes:
+    expire = int(time.time()) + 600
+    return json.dumps(
+        {
+            "Timestamp": int(time.time()),
+            "SdkAppId": int(app.app_id),
+            "ExpireTime": expire,
+            "Sign": hashlib.md5(f"{key}{expire}".encode()).hexdigest(),  # noqa: S324 - Tencent's scheme
+            "EventType": "OnlineRecordStarted",
+            "EventData": {"TaskId": "wsgi-task", "RoomId": 1, "RecordUserId": "tic_record_user_1_1"},
+        }
+    ).encode()
+
+
+def _call(path: str, body: bytes = b"", *, method: str = "POST", host: str = "testserver"):
+    """One request through dashboard.wsgi.application, as gunicorn makes it."""
+    from dashboard.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": host,
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = {k.lower(): v for k, v in headers}
+
+    response = application(environ, start_response)
+    try:
+        answer["body"] = b"".join(response)
+    finally:
+        response.close()
+    return answer
+
+
+@pytest.fixture
+def handed_over(monkeypatch):
+    """The ids the receiver hands to the relay (the broker is another process)."""
+    ids: list[int] = []
+    monkeypatch.setattr(inbox_relay, "submit", ids.append)
+    return ids
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_callback_through_the_wsgi_entry_point_is_stored_and_acknowledged(handed_over):
+    app = factories.app("tencent_tiw")
+    assert app.callback_path.startswith(CALLBACK_PREFIX)
+    answer = _call(app.callback_path, _tiw_body(app))
+    assert answer["status"] == 200 and json.loads(answer["body"]) == {"error_code": 0}
+    stored = CallbackDelivery.objects.get(app=app)
+    assert stored.signature_ok and stored.vendor_task_id == "wsgi-task"
+    assert handed_over == [stored.pk]
+    # The short chain: SecurityMiddleware's headers, none of the session, locale or frame headers.
+    assert answer["headers"]["x-content-type-options"] == "nosniff"
+    assert "x-frame-options" not in answer["headers"]
+    assert "vary" not in answer["headers"] and "set-cookie" not in answer["headers"]
+
+    again = _call(app.callback_path, _tiw_body(app))  # the vendor's retry
+    assert again["status"] == 200 and CallbackDelivery.objects.filter(app=app).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callbacks_still_get_clear_errors_and_host_checks(handed_over):
+    app = factories.app("tencent_tiw")
+    forged = _call(app.callback_path, _tiw_body(app, key="not-the-key"))
+    assert forged["status"] == 401
+    assert json.loads(forged["body"])["error"] == "invalid_signature"
+    unknown = _call(f"{CALLBACK_PREFIX}tencent_tiw/no-such-app/", _tiw_body(app))
+    assert unknown["status"] == 404 and json.loads(unknown["body"]) == {"error": "unknown_app"}
+    # A path no callback route matches gets the site's 404 page (rendered without a user).
+    nowhere = _call(f"{CALLBACK_PREFIX}tencent_tiw/", _tiw_body(app))
+    assert nowhere["status"] == 404 and b"Not found" in nowhere["body"]
+    refused = _call(app.callback_path, _tiw_body(app), host="evil.example")  # not in ALLOWED_HOSTS
+    assert refused["status"] == 400
+    assert list(CallbackDelivery.objects.values_list("signature_ok", flat=True)) == [False]
+    assert handed_over == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_keeps_its_full_middleware():
+    answer = _call("/login/", method="GET")
+    assert answer["status"] == 200
+    assert answer["headers"]["x-frame-options"] == "DENY"
+    assert "Cookie" in answer["headers"]["vary"] or "csrftoken" in answer["headers"].get("set-cookie", "")
