@@ -126,6 +126,14 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'recdesk.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Django turns psycopg's prepared statements off; statements run with server-side binding are
+    # then prepared per connection after 5 runs. Django's own queries bind on the client and are
+    # never prepared; the callback inbox's INSERT is (recordings/prepared_insert.py). Off for a
+    # PgBouncer in transaction mode older than 1.21, which cannot keep them.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
+    )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The worker, beat and web server share one SQLite file in development; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

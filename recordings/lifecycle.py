@@ -14,12 +14,11 @@ No vendor call ever happens while a row lock is held.
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import DurationField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Least, Power, Random
 from django.utils import timezone
@@ -37,6 +36,7 @@ from recordings.choices import (
     ObservedState,
 )
 from recordings.models import AuditEvent, CallbackDelivery, RecordingTask, Segment, VendorCall, VendorCommand
+from recordings.prepared_insert import PreparedInsert
 from recordings.storage import object_url
 from recordings.vendors.base import (
     EventKind,
@@ -1037,8 +1037,12 @@ def record_delivery(
     signature_ok: bool,
     rejection: str = "",
 ) -> CallbackDelivery | None:
-    """Store a callback in the inbox. Returns None for a duplicate delivery key (already stored)."""
-    fields = dict(
+    """Store a callback in the inbox. Returns None for a duplicate delivery key (already stored).
+
+    One INSERT ... ON CONFLICT DO NOTHING, compiled once per process (prepared_insert.py): outside a
+    transaction (the receiver runs in autocommit) it commits on its own, one round trip and one WAL
+    flush per callback; inside one, a duplicate raises nothing, so it needs no savepoint."""
+    delivery = CallbackDelivery(
         vendor=vendor,
         app=app,
         raw_body=body,
@@ -1048,23 +1052,16 @@ def record_delivery(
         rejection_reason=rejection[:255],
     )
     if event is None:
-        return CallbackDelivery.objects.create(
-            **fields, outcome=DeliveryOutcome.REJECTED if not signature_ok else DeliveryOutcome.IGNORED
-        )
-    # Outside a transaction (the receiver runs in autocommit) the INSERT commits on its own: one round
-    # trip and one WAL flush per callback. Inside one, a savepoint keeps a duplicate from breaking it.
-    guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
-    try:
-        with guard:
-            return CallbackDelivery.objects.create(
-                **fields,
-                delivery_key=event.delivery_key[:255],
-                event_type=event.vendor_event[:64],
-                vendor_task_id=event.task_id[:128],
-                event_time=event.occurred_at,
-            )
-    except IntegrityError:
-        return None
+        delivery.outcome = DeliveryOutcome.REJECTED if not signature_ok else DeliveryOutcome.IGNORED
+    else:
+        delivery.delivery_key = event.delivery_key[:255]
+        delivery.event_type = event.vendor_event[:64]
+        delivery.vendor_task_id = event.task_id[:128]
+        delivery.event_time = event.occurred_at
+    return delivery if _INBOX_INSERT.insert(delivery) else None
+
+
+_INBOX_INSERT = PreparedInsert(CallbackDelivery)
 
 
 def reconcile_task(task_id: int) -> str:

@@ -15,7 +15,6 @@ from functools import partial
 
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -46,18 +45,23 @@ class CallbackReceiver:
     def _app_and_adapter(self, public_id: str):
         """The app and its adapter, kept for a few seconds: a busy app's callbacks then skip the
         lookup and the decryption of its secrets (bench/webhooks.py). A changed secret or a disabled
-        app takes effect within APP_CACHE_SECONDS."""
+        app takes effect within APP_CACHE_SECONDS. (None, None) for an app that does not exist."""
         now = time.monotonic()
         cached = self._apps.get(public_id)
         if cached and cached[0] > now:
             return cached[1], cached[2]
-        app = get_object_or_404(VendorApp, vendor=self.vendor, public_id=public_id)
+        try:
+            app = VendorApp.objects.get(vendor=self.vendor, public_id=public_id)
+        except VendorApp.DoesNotExist:
+            return None, None
         adapter = build_adapter(app)
         self._apps[public_id] = (now + APP_CACHE_SECONDS, app, adapter)
         return app, adapter
 
     def __call__(self, request, public_id: str):
         app, adapter = self._app_and_adapter(public_id)
+        if app is None:
+            return JsonResponse({"error": "unknown_app"}, status=404)
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not declared.isdigit() or int(declared) > MAX_CALLBACK_BYTES:
             log.warning("refused %s callback for app %s: body of %s bytes", self.vendor, app.pk, declared)
