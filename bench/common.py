@@ -319,6 +319,18 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a prefork worker's pool processes, an embedded beat)."""
+    tree = [pid]
+    for parent in tree:
+        try:
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                tree += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return tree
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """VmHWM: the most resident memory the process has had, in MB."""
     try:
@@ -392,20 +404,21 @@ class Sandbox(Process):
 
 
 class Worker(Process):
-    """`celery worker` (threads pool) on the benchmark's own queue; with `beat` when asked."""
+    """`celery worker` (threads pool unless told) on the benchmark's own queue; with `beat` when asked."""
 
     def __init__(
         self,
         workdir: Path,
         *,
         concurrency: int = 8,
+        pool: str = "threads",
         beat: bool = False,
         loglevel: str = "WARNING",
         **env: str,
     ) -> None:
         argv = [
             PY, "-m", "celery", "-A", "dashboard", "worker", "--loglevel", loglevel,
-            "--pool", "threads", "--concurrency", str(concurrency), "--queues", _QUEUE,
+            "--pool", pool, "--concurrency", str(concurrency), "--queues", _QUEUE,
             "--without-mingle", "--without-gossip", "--without-heartbeat",
         ]  # fmt: skip
         if beat:
