@@ -292,10 +292,29 @@ class Stack:
 
 
 @pytest.fixture
-def stack(transactional_db, worker, sandbox_fresh, live_server, settings) -> Stack:
+def stack(transactional_db, worker, sandbox_fresh, live_server, settings) -> Iterator[Stack]:
     settings.RECDESK_PUBLIC_URL = live_server.url
     factories.ensure_roles()
-    return Stack(sandbox_fresh, worker, live_server)
+    yield Stack(sandbox_fresh, worker, live_server)
+    _let_the_worker_settle()
+
+
+def _let_the_worker_settle(timeout: float = 5.0) -> None:
+    """Before the test database is emptied: no more polls, and no worker transaction open. The
+    TRUNCATE that empties it locks table after table, and a worker transaction that touches two of
+    them meanwhile (a reconciler batch applying news) deadlocks with it (seen once in CI)."""
+    RecordingTask.objects.update(next_poll_at=None)
+    quiet_checks = 0
+    deadline = time.monotonic() + timeout
+    while quiet_checks < 3 and time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+            )
+            busy = cursor.fetchone()[0]
+        quiet_checks = 0 if busy else quiet_checks + 1
+        time.sleep(0.05)
 
 
 __all__ = ["Stack", "wait_for", "Credential", "Room", "VendorApp"]
