@@ -1,8 +1,8 @@
 """Hands stored callbacks to the worker without making the vendor wait for the broker.
 
-The receiver answers once a callback is committed to the inbox. Publishing a Celery message costs
-about twice the CPU of everything else the receiver does (about 1 ms against 0.5 ms, bench/webhooks.py),
-so it is not done per request: one thread per web process collects the ids that arrive within
+The receiver answers once a callback is committed to the inbox. Publishing a Celery message cost
+about 1 ms of CPU, more than the rest of the receiver put together (bench/webhooks.py), so it is not
+done per request: one thread per web process collects the ids that arrive within
 LINGER of the first and publishes them as one `apply_deliveries` message. A callback waits at most
 that long for the worker, which no vendor's retry schedule notices.
 

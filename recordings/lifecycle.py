@@ -654,18 +654,25 @@ def _observe(task: RecordingTask, obs: Observation, actor: Actor) -> str:
     return outcome
 
 
-def _apply_each(observations: dict[int, Observation], actor: Actor) -> dict[int, tuple[str, RecordingTask]]:
-    """`_apply` for several tasks, their row locks taken with one query, in one transaction. If
+def _apply_each(
+    tasks: dict[int, RecordingTask], observations: dict[int, Observation], actor: Actor
+) -> dict[int, tuple[str, RecordingTask]]:
+    """`_apply` for several tasks (`tasks`: loaded with their app and storage), their row locks
+    taken with one query, in one transaction; the locked rows are read into the same objects. If
     any one fails, that transaction is rolled back whole and each is applied on its own, so the
     others still stand; one that fails then is logged and left out of the result."""
     if not observations:
         return {}
     try:
         with transaction.atomic():
-            return {
-                task.pk: (_observe(task, observations[task.pk], actor), task)
-                for task in _locked(list(observations))
-            }
+            locked = (
+                RecordingTask.objects.select_for_update()
+                .filter(pk__in=list(observations))
+                .order_by("pk")  # as _locked: two lockers of several never deadlock
+                .values_list("pk", flat=True)
+            )
+            fresh = _read_again([tasks[pk] for pk in locked])
+            return {pk: (_observe(task, observations[pk], actor), task) for pk, task in fresh.items()}
     except Exception:
         log.warning("%s observations applied together failed; applying each alone", actor.type, exc_info=True)
     applied: dict[int, tuple[str, RecordingTask]] = {}
@@ -1089,8 +1096,8 @@ def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
     1. ask every vendor (no lock is held), keeping each call's VendorCall row, saved in one INSERT;
     2. read the tasks, and the stored rows of the files they list, again: an answer that changes
        nothing against this fresh read is as if applied at that moment, and needs no lock;
-    3. apply the answers with news under the row locks of their tasks, taken at once (one
-       transaction, each answer in its own savepoint), exactly as apply_observation does one;
+    3. apply the answers with news under the row locks of their tasks, taken with one query in
+       one transaction (each alone if that fails), by the rules apply_observation applies one by;
     4. reschedule: one UPDATE for the tasks that moved, one for the rest.
     One task's failure is logged and does not stop the rest (its lease lapses and a later pass
     polls it again)."""
@@ -1138,16 +1145,17 @@ def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
             outcomes[pk] = outcome
             polled.append((task, task.observed_state))
 
-    applied = _apply_each(news, RECONCILER)
+    applied = _apply_each(fresh, news, RECONCILER)
     moved: list[RecordingTask] = []
     for task, before in polled:
         if task.pk in news:
             if task.pk not in applied:
                 outcomes[task.pk] = "error"
                 continue
-            outcomes[task.pk], locked = applied[task.pk]
-            for field in OBSERVED_FIELDS:
-                setattr(task, field, getattr(locked, field))
+            outcomes[task.pk], applied_to = applied[task.pk]
+            if applied_to is not task:  # applied alone, to a task loaded again
+                for field in OBSERVED_FIELDS:
+                    setattr(task, field, getattr(applied_to, field))
         try:
             _enforce_max_duration(task)
             _converge_stop(task)
@@ -1314,16 +1322,9 @@ def _next_poll(streak) -> dict:
     }
 
 
-def _schedule_next_poll(task: RecordingTask, *, changed: bool) -> None:
-    if task.observed_state in TERMINAL_STATES:
-        RecordingTask.objects.filter(pk=task.pk).update(next_poll_at=None)
-        return
-    RecordingTask.objects.filter(pk=task.pk).update(**_next_poll(0 if changed else F("poll_streak") + 1))
-
-
 def _reschedule(tasks: list[RecordingTask], *, changed: bool) -> None:
-    """`_schedule_next_poll` for a batch of tasks still active, in one UPDATE. A task that a callback
-    ended meanwhile keeps no next poll."""
+    """Schedule the next poll of tasks still active, in one UPDATE: soon after a change, later the
+    longer their answers repeat themselves. A task that a callback ended meanwhile keeps none."""
     if tasks:
         RecordingTask.objects.filter(pk__in=[t.pk for t in tasks], observed_state__in=ACTIVE_STATES).update(
             **_next_poll(0 if changed else F("poll_streak") + 1)

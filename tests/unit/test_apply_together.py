@@ -24,7 +24,9 @@ def test_news_for_several_tasks_is_applied_together():
     room = factories.room(factories.app("tencent_tiw"))
     tasks = [factories.task(room, started_at=START) for _ in range(3)]
 
-    applied = lifecycle._apply_each({t.pk: _paused() for t in tasks}, lifecycle.RECONCILER)
+    applied = lifecycle._apply_each(
+        {t.pk: t for t in tasks}, {t.pk: _paused() for t in tasks}, lifecycle.RECONCILER
+    )
 
     assert {pk: outcome for pk, (outcome, _) in applied.items()} == {t.pk: "applied" for t in tasks}
     assert all(locked.observed_state == "paused" for _, locked in applied.values())
@@ -46,7 +48,8 @@ def test_an_answer_that_cannot_be_stored_fails_alone(caplog):
         other.pk: _paused(),
     }
 
-    applied = lifecycle._apply_each(observations, lifecycle.RECONCILER)
+    tasks = {t.pk: t for t in (good, bad, other)}
+    applied = lifecycle._apply_each(tasks, observations, lifecycle.RECONCILER)
 
     assert set(applied) == {good.pk, other.pk}
     states = dict(RecordingTask.objects.filter(pk__in=observations).values_list("pk", "observed_state"))
