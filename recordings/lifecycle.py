@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import DurationField, ExpressionWrapper, F, Q, Value
-from django.db.models.functions import Least, Power, Random
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, DurationField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Cast, Least, Power, Random
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -1315,11 +1315,18 @@ def _next_poll(streak) -> dict:
     repeat themselves, with jitter so that thousands of tasks do not poll in step. The database
     computes it per row, so a whole batch is rescheduled in one UPDATE."""
     backoff = Least(Value(POLL_MAX_SECONDS), POLL_MIN_SECONDS * Power(2, Least(streak, 6)))
-    delay = backoff * (0.8 + 0.4 * Random()) * Value(timedelta(seconds=1))
     return {
         "poll_streak": streak,
-        "next_poll_at": Value(timezone.now()) + ExpressionWrapper(delay, output_field=DurationField()),
+        "next_poll_at": Value(timezone.now()) + _seconds(backoff * (0.8 + 0.4 * Random())),
     }
+
+
+def _seconds(number) -> ExpressionWrapper:
+    """A number of seconds (an SQL expression) as a duration the database adds to a time."""
+    if connection.vendor == "postgresql":
+        return ExpressionWrapper(number * Value(timedelta(seconds=1)), output_field=DurationField())
+    # SQLite (the demo's database) keeps a duration as whole microseconds.
+    return ExpressionWrapper(Cast(number * 1_000_000, BigIntegerField()), output_field=DurationField())
 
 
 def _reschedule(tasks: list[RecordingTask], *, changed: bool) -> None:
