@@ -630,20 +630,14 @@ def apply_observation(task_id: int, obs: Observation, actor: Actor) -> str:
     return _apply(task_id, obs, actor)[0]
 
 
-def _locked(task_ids):
-    """Tasks with their row locks, taken in pk order (so that two lockers of several never deadlock)."""
-    return (
-        RecordingTask.objects.select_for_update(of=("self",))
-        .select_related("app", "storage")
-        .filter(pk__in=task_ids)
-        .order_by("pk")
-    )
-
-
 def _apply(task_id: int, obs: Observation, actor: Actor) -> tuple[str, RecordingTask]:
     """`apply_observation`, also returning the task as the observation left it."""
     with transaction.atomic():
-        task = _locked([task_id]).get()
+        task = (
+            RecordingTask.objects.select_for_update(of=("self",))
+            .select_related("app", "storage")
+            .get(pk=task_id)
+        )
         return _observe(task, obs, actor), task
 
 
@@ -668,7 +662,7 @@ def _apply_each(
             locked = (
                 RecordingTask.objects.select_for_update()
                 .filter(pk__in=list(observations))
-                .order_by("pk")  # as _locked: two lockers of several never deadlock
+                .order_by("pk")  # in one order, so two lockers of several never deadlock
                 .values_list("pk", flat=True)
             )
             fresh = _read_again([tasks[pk] for pk in locked])
