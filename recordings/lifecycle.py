@@ -37,6 +37,7 @@ from recordings.choices import (
 )
 from recordings.models import AuditEvent, CallbackDelivery, RecordingTask, Segment, VendorCall, VendorCommand
 from recordings.prepared_insert import PreparedInsert
+from recordings.row_updates import update_rows
 from recordings.storage import object_url
 from recordings.vendors.base import (
     EventKind,
@@ -48,6 +49,10 @@ from recordings.vendors.base import (
     VendorEvent,
     VendorStatus,
 )
+
+# At module level, so that celery's parent process imports the adapters and httpx before it forks:
+# a prefork worker's pool processes share them, rather than each importing them on its first poll.
+from recordings.vendors.registry import adapter_class, build_adapter, cached_app_config
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +140,6 @@ def _enqueue_on_commit(command: VendorCommand) -> None:
 
 
 def _capabilities(task: RecordingTask):
-    from recordings.vendors.registry import adapter_class
-
     return adapter_class(task.app.vendor).capabilities
 
 
@@ -145,8 +148,6 @@ def _capabilities(task: RecordingTask):
 
 def start(*, app, room, mode: str, options: dict, storage=None, user=None, ip=None) -> RecordingTask:
     """Accept a start intent: a new task (desired recording, observed starting) and its start command."""
-    from recordings.vendors.registry import adapter_class
-
     if not app.enabled:
         raise Refused(_("This vendor app is disabled; an admin can enable it."))
     if room.app_id != app.pk:
@@ -386,8 +387,6 @@ def execute_command(command_id: int) -> None:
     Raises VendorError when a retry may help (tasks.py retries with backoff), TryLater when an
     earlier command of the task is still unfinished.
     """
-    from recordings.vendors.registry import build_adapter
-
     command = (
         VendorCommand.objects.select_related("task__app", "task__room", "task__storage")
         .filter(pk=command_id)
@@ -638,14 +637,17 @@ def _apply(task_id: int, obs: Observation, actor: Actor) -> tuple[str, Recording
             .select_related("app", "storage")
             .get(pk=task_id)
         )
-        return _observe(task, obs, actor), task
+        return _observe([(task, obs)], actor)[0], task
 
 
-def _observe(task: RecordingTask, obs: Observation, actor: Actor) -> str:
-    """What apply_observation does to a task it has locked."""
-    outcome = _transition(task, obs, actor)
-    _store_segments(task, obs.segments)
-    return outcome
+def _observe(locked: list[tuple[RecordingTask, Observation]], actor: Actor) -> list[str]:
+    """What apply_observation does, to tasks whose rows this transaction locked and read: moves
+    each by the same rules, writes the moves, then stores each one's files. Returns the outcomes."""
+    decided = [(task, obs, *_changes(task, obs)) for task, obs in locked]
+    _transition(decided, actor)
+    for task, obs, *_decision in decided:
+        _store_segments(task, obs.segments)
+    return [outcome for _task, _obs, outcome, _updates in decided]
 
 
 def _apply_each(
@@ -666,7 +668,8 @@ def _apply_each(
                 .values_list("pk", flat=True)
             )
             fresh = _read_again([tasks[pk] for pk in locked])
-            return {pk: (_observe(task, observations[pk], actor), task) for pk, task in fresh.items()}
+            outcomes = _observe([(task, observations[pk]) for pk, task in fresh.items()], actor)
+            return {pk: (outcome, task) for (pk, task), outcome in zip(fresh.items(), outcomes, strict=True)}
     except Exception:
         log.warning("%s observations applied together failed; applying each alone", actor.type, exc_info=True)
     applied: dict[int, tuple[str, RecordingTask]] = {}
@@ -703,35 +706,41 @@ def _is_stale(task: RecordingTask, obs: Observation) -> bool:
     )
 
 
-def _transition(task: RecordingTask, obs: Observation, actor: Actor) -> str:
-    outcome, updates = _changes(task, obs)
-    if outcome == "illegal":
-        log.info(
-            "task %s: ignoring %s -> %s from %s (not a legal move)",
-            task.pk,
-            task.observed_state,
-            obs.state,
-            actor.type,
-        )
-    if not updates:
-        return outcome
-    new = updates.get("observed_state")
-    updates["version"] = F("version") + 1
-    RecordingTask.objects.filter(pk=task.pk).update(**updates)
-    if outcome == "applied":
-        _audit(
-            actor,
-            "observed",
-            task,
-            {"observed": task.observed_state},
-            {"observed": new, "vendor_state": obs.vendor_state},
-            detail=obs.finish_detail or obs.error_message,
-        )
-        if new == S.FINISHED:
-            _on_finished(task)
-    for key, value in updates.items():
-        setattr(task, key, task.version + 1 if key == "version" else value)
-    return outcome
+def _transition(decided: list[tuple[RecordingTask, Observation, str, dict]], actor: Actor) -> None:
+    """Carry out what `_changes` decided for tasks whose rows this transaction locked and read: an
+    audit row for each state move, and every task's changed fields written, its version bumped.
+    Their objects hold the rows' values, so one statement, sent once per task, writes them all."""
+    written: list[RecordingTask] = []
+    fields = {"version"}
+    for task, obs, outcome, updates in decided:
+        if outcome == "illegal":
+            log.info(
+                "task %s: ignoring %s -> %s from %s (not a legal move)",
+                task.pk,
+                task.observed_state,
+                obs.state,
+                actor.type,
+            )
+        if not updates:
+            continue
+        if outcome == "applied":
+            new = updates["observed_state"]
+            _audit(
+                actor,
+                "observed",
+                task,
+                {"observed": task.observed_state},
+                {"observed": new, "vendor_state": obs.vendor_state},
+                detail=obs.finish_detail or obs.error_message,
+            )
+            if new == S.FINISHED:
+                _on_finished(task)
+        for key, value in updates.items():
+            setattr(task, key, value)
+        task.version += 1
+        written.append(task)
+        fields.update(updates)
+    update_rows(written, sorted(fields))
 
 
 def _changes(task: RecordingTask, obs: Observation) -> tuple[str, dict]:
@@ -992,8 +1001,6 @@ def apply_delivery(delivery_id: int) -> str:
 def _parser(app):
     """An adapter to parse a stored callback, from the app's cached config: a fresh one reads and
     decrypts the app's credentials, for every callback of a busy app."""
-    from recordings.vendors.registry import build_adapter, cached_app_config
-
     return build_adapter(app, config=cached_app_config(app))
 
 
@@ -1099,7 +1106,12 @@ def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
     calls: list[VendorCall] = []
     answers: list[_Answer] = []
     idle: list[RecordingTask] = []
-    tasks = RecordingTask.objects.select_related("app", "room", "storage").filter(pk__in=task_ids)
+    # Not the storage's secret: a poll never uses it, and it would be decrypted for every task.
+    tasks = (
+        RecordingTask.objects.select_related("app", "room", "storage")
+        .defer("storage__secret")
+        .filter(pk__in=task_ids)
+    )
     for task in tasks:
         if task.observed_state in TERMINAL_STATES:
             outcomes[task.pk] = "terminal"
@@ -1163,8 +1175,6 @@ def reconcile_tasks(task_ids: list[int]) -> dict[int, str]:
 
 
 def _ask(task: RecordingTask, calls: list[VendorCall]) -> _Answer:
-    from recordings.vendors.registry import build_adapter, cached_app_config
-
     adapter = build_adapter(task.app, task=task, config=cached_app_config(task.app), calls=calls)
     asked_at = timezone.now()
     try:
@@ -1245,8 +1255,6 @@ def _ended_elsewhere(task: RecordingTask) -> Observation:
 
 def collect_final_segments(task_id: int) -> int:
     """After `finished`: query once more so the final file list is complete (stored idempotently)."""
-    from recordings.vendors.registry import build_adapter
-
     task = RecordingTask.objects.select_related("app", "room").get(pk=task_id)
     if not task.vendor_task_id:
         return 0
