@@ -78,10 +78,13 @@ def build_adapter(
 def call_recorder(app, task=None, into: list | None = None) -> Recorder:
     from recordings.models import VendorCall
 
+    # By id: a row needs only the keys, and assigning the related objects costs more per row.
+    app_id, task_id = app.pk, task.pk if task is not None else None
+
     def record(call) -> None:
         row = VendorCall(
-            app=app,
-            task=task,
+            app_id=app_id,
+            task_id=task_id,
             action=call.action,
             request_id=call.request_id,
             http_status=call.http_status,
