@@ -276,7 +276,8 @@ def _timeline_context(request, task: RecordingTask, *, archive: bool = False) ->
 def detail(request, pk: int):
     task = _visible_task(request, pk)
     context = _status_context(request, task)
-    # The lanes and the archive card's totals come from one query on the class's files.
+    # The lanes and the archive card's totals come from one query on the class's files (the rate of
+    # the copies under way, while there are any, from one more).
     context.update(_timeline_context(request, task, archive=True))
     context["archive"] = context["tl"].archive
     context.update(_live_controls(task))
