@@ -276,14 +276,17 @@ def _timeline_context(request, task: RecordingTask, *, archive: bool = False) ->
 def detail(request, pk: int):
     task = _visible_task(request, pk)
     context = _status_context(request, task)
-    # The lanes and the archive card's totals come from one query on the class's files.
+    # The lanes and the archive card's totals come from one query on the class's files (the rate of
+    # the copies under way, while there are any, from one more).
     context.update(_timeline_context(request, task, archive=True))
     context["archive"] = context["tl"].archive
-    context.update(_live_controls(task))
+    if context["operable"] and not task.is_terminal:
+        # The while-recording controls, drawn only then.
+        context.update(_live_controls(task))
+        context["layout_form"] = LayoutForm(vendor=task.app.vendor)
+        context["whiteboard_form"] = WhiteboardForm()
     context["start_t"] = _start_seconds(request, task)
     context["jump_error"] = bool(request.GET.get("at")) and context["start_t"] is None
-    context["layout_form"] = LayoutForm(vendor=task.app.vendor)
-    context["whiteboard_form"] = WhiteboardForm()
     # ?files= opens the per-file archive list without JavaScript (the button's plain link).
     if request.GET.get("files"):
         status = request.GET["files"] if request.GET["files"] != "all" else ""

@@ -311,6 +311,52 @@ def test_the_archive_card_sums_every_state_alike_on_the_class_page_and_in_its_po
     assert re.search(r"<li>refused <span[^>]*>\(2 files\)</span></li>", html)
 
 
+def test_copy_times_are_read_only_while_files_are_being_copied(people):
+    """Every archived file keeps its copy's start and progress times, but only the rate of the copies
+    under way reads them: the totals' query leaves them out, and a query of their own, on the files
+    being copied, runs only while there are some."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _t, _s, room = people
+    now = timezone.now()
+    task = factories.task(
+        room, observed_state="finished", started_at=START, stopped_at=START + timedelta(hours=1)
+    )
+    times = {
+        "archive_started_at": now - timedelta(minutes=10),
+        "archive_progress_at": now - timedelta(minutes=9),
+    }
+    Segment.objects.bulk_create(
+        [
+            seg(task, "a", "camera", i * 60, 60, size_bytes=1000, archive_status="archived",
+                archived_bytes=1000, archived_key=f"recdesk/{task.pk}/{i}.mp4", **times)
+            for i in range(3)
+        ]
+    )  # fmt: skip
+
+    def read():
+        with CaptureQueriesContext(connection) as queries:
+            progress = selectors.archive_progress(task, now=now)
+            page = selectors.timeline(task, now=now, archive=True).archive
+        assert page == progress
+        return progress, [q["sql"] for q in queries.captured_queries]
+
+    progress, sql = read()
+    assert progress.rate == 0.0 and len(sql) == 2
+    assert not [q for q in sql if "archive_started_at" in q]
+
+    # 600 B in 5 s, moving now.
+    Segment.objects.filter(task=task, offset_ms=60_000).update(
+        archive_status="copying",
+        archived_bytes=600,
+        archive_started_at=now - timedelta(seconds=10),
+        archive_progress_at=now - timedelta(seconds=5),
+    )
+    progress, sql = read()
+    assert progress.rate == pytest.approx(600 / 5) and len(sql) == 4
+
+
 @pytest.mark.parametrize("state", ["recording", "finished"])
 def test_the_class_page_and_its_fragments_never_look_up_the_storage_target(people, client, state):
     """The page leaves the task's storage target out of its join (planning time on every request):
