@@ -653,21 +653,15 @@ def _observe(locked: list[tuple[RecordingTask, Observation]], actor: Actor) -> l
 def _apply_each(
     tasks: dict[int, RecordingTask], observations: dict[int, Observation], actor: Actor
 ) -> dict[int, tuple[str, RecordingTask]]:
-    """`_apply` for several tasks (`tasks`: loaded with their app and storage), their row locks
-    taken with one query, in one transaction; the locked rows are read into the same objects. If
-    any one fails, that transaction is rolled back whole and each is applied on its own, so the
-    others still stand; one that fails then is logged and left out of the result."""
+    """`_apply` for several tasks (`tasks`: loaded with their app and storage), their rows locked
+    and read into the same objects by one query, in one transaction. If any one fails, that
+    transaction is rolled back whole and each is applied on its own, so the others still stand;
+    one that fails then is logged and left out of the result."""
     if not observations:
         return {}
     try:
         with transaction.atomic():
-            locked = (
-                RecordingTask.objects.select_for_update()
-                .filter(pk__in=list(observations))
-                .order_by("pk")  # in one order, so two lockers of several never deadlock
-                .values_list("pk", flat=True)
-            )
-            fresh = _read_again([tasks[pk] for pk in locked])
+            fresh = _read_again([tasks[pk] for pk in observations], lock=True)
             outcomes = _observe([(task, observations[pk]) for pk, task in fresh.items()], actor)
             return {pk: (outcome, task) for (pk, task), outcome in zip(fresh.items(), outcomes, strict=True)}
     except Exception:
@@ -1184,12 +1178,16 @@ def _ask(task: RecordingTask, calls: list[VendorCall]) -> _Answer:
     return _Answer(task, asked_at, status=status, server_time=adapter.http.last_server_time)
 
 
-def _read_again(tasks: list[RecordingTask]) -> dict[int, RecordingTask]:
+def _read_again(tasks: list[RecordingTask], *, lock: bool = False) -> dict[int, RecordingTask]:
     """The tasks' fields as they are now, read into the same objects (their app, room and storage
-    stay loaded): one light query instead of building every model again."""
+    stay loaded): one light query instead of building every model again. With `lock`, the same
+    query locks their rows, in id order, so that two lockers of several never deadlock."""
     by_pk = {task.pk: task for task in tasks}
+    rows = RecordingTask.objects.filter(pk__in=by_pk)
+    if lock:
+        rows = rows.select_for_update().order_by("pk")
     fresh: dict[int, RecordingTask] = {}
-    for pk, *values in RecordingTask.objects.filter(pk__in=by_pk).values_list("pk", *OBSERVED_FIELDS):
+    for pk, *values in rows.values_list("pk", *OBSERVED_FIELDS):
         task = fresh[pk] = by_pk[pk]
         for field, value in zip(OBSERVED_FIELDS, values, strict=True):
             setattr(task, field, value)
