@@ -4,11 +4,18 @@ Request i is due at start + i / rate whatever happened to earlier ones, and its 
 that due time, not from when it was actually sent: a server that falls behind is charged for the
 queue it causes (no coordinated omission). One connection per request, as gunicorn's sync workers
 close each connection after answering anyway.
+
+The generator's own pauses are charged to the server the same way, so it must not make any: a full
+garbage collection of the benchmark process (Django, the step's prepared requests) took 40-100 ms,
+about once per step, and every request due meanwhile counted it as latency. What exists before a
+run is frozen out of the collector while it runs (`gc.freeze`), so a collection scans only the run's
+own objects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import dataclass
 
@@ -72,6 +79,11 @@ def run(
     host: str, port: int, requests: list[tuple[str, bytes, dict]], rate: float, timeout: float = 5.0
 ) -> tuple[list[Outcome], float]:
     """Send `requests` at `rate` per second; returns the outcomes and the wall time taken."""
-    started = time.perf_counter()
-    outcomes = asyncio.run(_schedule(host, port, requests, rate, timeout))
-    return outcomes, time.perf_counter() - started
+    gc.collect()
+    gc.freeze()
+    try:
+        started = time.perf_counter()
+        outcomes = asyncio.run(_schedule(host, port, requests, rate, timeout))
+        return outcomes, time.perf_counter() - started
+    finally:
+        gc.unfreeze()

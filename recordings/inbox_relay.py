@@ -21,8 +21,13 @@ import time
 
 log = logging.getLogger(__name__)
 
-# At 150 callbacks/s per process, 50 ms makes batches of about 7: a seventh of the publishing cost.
-LINGER_SECONDS = 0.05
+# A process publishes one message per LINGER_SECONDS (more only past MAX_BATCH ids) however many
+# callbacks arrive. At bench/webhooks.py's rates (200-300 callbacks/s per web worker) 50 ms still
+# meant some 20 messages a second per worker, whose publishing was a tenth of the worker's CPU time
+# (py-spy --gil) and 0.17 M of its 2.6 M instructions per callback (perf stat). A quarter of a second
+# makes batches of 50-75; the vendor's answer does not wait for it, the worker gets a callback that
+# much later.
+LINGER_SECONDS = 0.25
 # A message stays small (the ids only) and one bad batch holds up few callbacks.
 MAX_BATCH = 200
 
