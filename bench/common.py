@@ -342,16 +342,23 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def cpu_seconds(pids) -> float:
-    """User and system CPU time the processes `pids` have used so far, in seconds (0 for one gone)."""
-    ticks = 0
+def cpu_seconds(pids) -> dict[int, float]:
+    """User and system CPU time each of the processes `pids` has used so far, in seconds; one that has
+    ended is left out (its time leaves /proc with it)."""
+    used = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return used
+
+
+def cpu_seconds_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU time used between two `cpu_seconds` readings. A process that ended in between (a database
+    connection closed at its CONN_MAX_AGE) counts nothing: its last reading is gone with it."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
 
 
 def machine_busy_seconds() -> float:

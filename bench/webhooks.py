@@ -102,11 +102,12 @@ def _step(server, make, rate: int, label: str, log: list[str]) -> tuple[bool, li
     """One step at a constant rate; returns whether p99 met the goal with no error, and the task ids
     of the deliveries the server accepted (HTTP 200)."""
     requests = [make() for _ in range(int(rate * STEP_SECONDS))]
-    own = _own_pids(server)
-    busy, own_cpu = common.machine_busy_seconds(), common.cpu_seconds(own)
+    own_before = common.cpu_seconds(_own_pids(server))
+    busy = common.machine_busy_seconds()
     outcomes, wall = loadgen.run("127.0.0.1", server.port, [r[:3] for r in requests], rate, timeout=30)
-    own = set(own) | set(_own_pids(server))
-    elsewhere = (common.machine_busy_seconds() - busy - (common.cpu_seconds(own) - own_cpu)) / wall
+    busy = common.machine_busy_seconds() - busy
+    own_after = common.cpu_seconds({*own_before, *_own_pids(server)})
+    elsewhere = (busy - common.cpu_seconds_between(own_before, own_after)) / wall
     latencies = [o.latency_ms for o in outcomes]
     accepted = [r[3] for r, o in zip(requests, outcomes) if o.status == 200]
     errors = len(outcomes) - len(accepted)
