@@ -4,8 +4,8 @@ The reconciler's first look at thousands of recordings writes each one's start t
 (bench/reconcile.py). One `QuerySet.update` per row compiled its statement again every time: about
 0.2 ms of CPU a row. `QuerySet.bulk_update` was dearer still (about 0.26 ms a row for a batch of 50):
 it builds a CASE WHEN per field and per row. Here the UPDATE is built once per set of fields from
-the model's own fields, and the rows go to the database with `executemany` (psycopg sends them in
-one pipeline): about 0.02 ms a row.
+the model's own fields, and the rows go to the database with one `executemany`: about 0.02 ms of
+CPU a row.
 
 Like `QuerySet.update`, this sends no signal and runs no `pre_save` (an `auto_now` field is not
 touched): it writes exactly the values the objects hold.
