@@ -7,6 +7,7 @@ run; absolute times are printed beside it.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import secrets
@@ -17,7 +18,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -309,6 +311,19 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """While timing a loop in this process: what exists now is frozen out of the garbage collector, so
+    the loop's collections scan only its own objects. Otherwise a full collection of the heap held by
+    Django and by the benchmarks run before (`make bench`) pauses the loop for 30-100 ms at a time."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def children(pid: int) -> list[int]:

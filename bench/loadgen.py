@@ -15,9 +15,10 @@ own objects.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from dataclasses import dataclass
+
+from bench.common import frozen_heap
 
 
 @dataclass
@@ -79,11 +80,7 @@ def run(
     host: str, port: int, requests: list[tuple[str, bytes, dict]], rate: float, timeout: float = 5.0
 ) -> tuple[list[Outcome], float]:
     """Send `requests` at `rate` per second; returns the outcomes and the wall time taken."""
-    gc.collect()
-    gc.freeze()
-    try:
+    with frozen_heap():
         started = time.perf_counter()
         outcomes = asyncio.run(_schedule(host, port, requests, rate, timeout))
         return outcomes, time.perf_counter() - started
-    finally:
-        gc.unfreeze()
